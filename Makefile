@@ -1,0 +1,27 @@
+# make run  : create .venv, install ganlee (CPU torch) and run the whole pipeline on the embedded default
+# make test : same install, then the test suite
+VENV ?= .venv
+CORES ?= 2
+TORCH ?= torch==2.13.0
+ACT := . $(VENV)/bin/activate &&
+
+.PHONY: setup run test dag clean
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet "$(TORCH)" -e ".[test,slurm]"
+	touch $@
+
+run: setup
+	$(ACT) snakemake --cores $(CORES)
+
+test: setup
+	$(ACT) python -m pytest
+
+dag: setup
+	$(ACT) snakemake --dag | dot -Tpdf > dag.pdf
+
+clean:
+	rm -rf results logs .snakemake

@@ -1,0 +1,19 @@
+from snakemake.utils import min_version
+
+min_version("9.19")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/mc.smk"
+include: "rules/gan.smk"
+include: "rules/toys.smk"
+include: "rules/lee.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_outputs(),

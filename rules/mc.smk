@@ -1,0 +1,28 @@
+rule mc_generate:
+    output:
+        "results/mc/generated_{i}.root",
+    params:
+        cfg=cfg_json("mc.generate"),
+    log:
+        "logs/mc/generate_{i}.log",
+    conda:
+        "../envs/hep-io.yaml"
+    shell:
+        "ganlee mc-generate --config {params.cfg:q} --index {wildcards.i} --out {output} > {log} 2>&1"
+
+
+rule mc_convert:
+    input:
+        mc_input_files(),
+    output:
+        features="results/mc/features.root",
+        provenance="results/mc/features.json",
+    params:
+        cfg=cfg_json("mc", drop=["mc.generate"]),
+    log:
+        "logs/mc/convert.log",
+    conda:
+        "../envs/hep-io.yaml"
+    shell:
+        "ganlee mc-convert --config {params.cfg:q} --out {output.features} "
+        "--provenance {output.provenance} {input} > {log} 2>&1"

@@ -1,0 +1,129 @@
+"""File helpers shared by every step: atomic outputs and the features-file contract.
+
+A step writes to a temporary file beside its output and renames it into place only when the
+write completed, so a killed job never leaves a file that Snakemake would take as done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ganlee.features import FEATURE_NAMES
+
+__all__ = [
+    "InputError",
+    "atomic_path",
+    "read_features",
+    "write_features",
+    "write_json",
+]
+
+
+class InputError(RuntimeError):
+    """An input file is missing, unreadable or does not hold what the step needs."""
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it to ``path`` only on success."""
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part" + final.suffix, dir=final.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, final)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+
+
+def write_json(path: str | os.PathLike[str], obj: Any) -> None:
+    """Atomically write ``obj`` as indented JSON (NaN/inf written as null-safe strings by caller)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    msg = f"not JSON serialisable: {type(o).__name__}"
+    raise TypeError(msg)
+
+
+def write_features(path: str | os.PathLike[str], data: dict[str, np.ndarray], tree: str = "events") -> None:
+    """Atomically write a flat TTree ``tree`` with one branch per feature (float32, jet counts int32)."""
+    import uproot
+
+    missing = [n for n in FEATURE_NAMES if n not in data]
+    if missing:
+        msg = f"cannot write features to {path}: missing {missing}"
+        raise ValueError(msg)
+    cols = {}
+    for name in FEATURE_NAMES:
+        arr = np.asarray(data[name])
+        cols[name] = arr.astype(np.int32) if name in ("n_jets", "n_central_jets") else arr.astype(np.float32)
+    with atomic_path(path) as tmp:
+        with uproot.recreate(tmp) as f:
+            f.mktree(tree, {k: v.dtype for k, v in cols.items()})
+            f[tree].extend(cols)
+
+
+def read_features(
+    path: str | os.PathLike[str],
+    names: list[str] | tuple[str, ...] = FEATURE_NAMES,
+    tree: str = "events",
+) -> np.ndarray:
+    """Read the features file of ``mc_convert`` as a float64 array ``(n_events, len(names))``.
+
+    Refuses missing files, non-ROOT files, a missing tree or branch, empty trees and non-finite
+    values, naming the file, tree, branch (and row) involved.
+    """
+    import uproot
+
+    p = Path(path)
+    if not p.is_file():
+        msg = f"features file '{p}' does not exist"
+        raise InputError(msg)
+    try:
+        f = uproot.open(p)
+    except Exception as exc:
+        msg = f"features file '{p}' is not a readable ROOT file: {exc}"
+        raise InputError(msg) from exc
+    with f:
+        if tree not in f:
+            msg = f"features file '{p}' has no tree '{tree}' (has: {list(f.keys())})"
+            raise InputError(msg)
+        t = f[tree]
+        absent = [n for n in names if n not in t.keys()]
+        if absent:
+            msg = f"features file '{p}', tree '{tree}': missing branch(es) {absent}"
+            raise InputError(msg)
+        arrays = t.arrays(list(names), library="np")
+    out = np.column_stack([np.asarray(arrays[n], dtype=np.float64) for n in names]) if len(names) else np.empty((0, 0))
+    if out.shape[0] == 0:
+        msg = f"features file '{p}', tree '{tree}' has no events"
+        raise InputError(msg)
+    bad = ~np.isfinite(out)
+    if bad.any():
+        col = int(np.argmax(bad.any(axis=0)))
+        row = int(np.argmax(bad[:, col]))
+        msg = (
+            f"features file '{p}': branch '{names[col]}' has {int(bad[:, col].sum())} non-finite "
+            f"value(s) (first at row {row})"
+        )
+        raise InputError(msg)
+    return out
