@@ -7,11 +7,11 @@ rule toys_chunk:
     params:
         cfg=cfg_json("toys", "fit", drop=["toys.n_toys"]),
         first=chunk_first,
-        count=chunk_count,
+        n=chunk_count,
     log:
         "logs/toys/chunk_{chunk}.log",
     conda:
         "../envs/torch.yaml"
     shell:
         "ganlee toys --config {params.cfg:q} --model {input.model} --features {input.features} "
-        "--first {params.first} --count {params.count} --out {output} > {log} 2>&1"
+        "--first {params.first} --count {params.n} --out {output} > {log} 2>&1"
