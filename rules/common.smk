@@ -3,7 +3,6 @@ import math
 
 from snakemake.utils import validate
 
-
 validate(config, schema="../config/schema.yaml")
 
 
@@ -13,7 +12,7 @@ wildcard_constraints:
 
 
 def cfg_json(*sections, drop=()):
-    """The config keys a rule depends on, as JSON: a change reruns exactly the rules using it."""
+    """Config keys a step depends on, as JSON; Snakemake reruns a step when they change."""
     cfg = {"seed": config["seed"], "device": config["device"]}
     for section in sections:
         head, _, tail = section.partition(".")
@@ -26,7 +25,9 @@ def cfg_json(*sections, drop=()):
 
 
 def mc_generated_files():
-    return expand("results/mc/generated_{i}.root", i=range(config["mc"]["generate"]["n_jobs"]))
+    return expand(
+        "results/mc/generated_{i}.root", i=range(config["mc"]["generate"]["n_jobs"])
+    )
 
 
 def mc_input_files():

@@ -1,0 +1,65 @@
+"""Features-file contract and atomic writes."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from ganlee.features import FEATURE_NAMES
+from ganlee.io import InputError, atomic_path, read_features, write_features
+
+
+def _features(n=50, seed=0):
+    rng = np.random.default_rng(seed)
+    data = {name: rng.uniform(1, 2, n) for name in FEATURE_NAMES}
+    data["n_jets"] = rng.integers(0, 4, n)
+    data["n_central_jets"] = np.minimum(data["n_jets"], rng.integers(0, 4, n))
+    return data
+
+
+def test_round_trip(tmp_path):
+    data = _features()
+    path = tmp_path / "f.root"
+    write_features(path, data)
+    arr = read_features(path)
+    assert arr.shape == (50, 18)
+    for j, name in enumerate(FEATURE_NAMES):
+        np.testing.assert_allclose(arr[:, j], np.asarray(data[name], dtype=np.float32), rtol=1e-6)
+
+
+def test_atomic_path_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "out.txt"
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed")
+    assert not target.exists()
+    assert os.listdir(tmp_path) == []
+
+
+def test_missing_and_non_root_files(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        read_features(tmp_path / "nope.root")
+    junk = tmp_path / "junk.root"
+    junk.write_bytes(b"not a root file at all" * 10)
+    with pytest.raises(InputError, match=r"junk\.root.*not a readable ROOT file"):
+        read_features(junk)
+
+
+def test_missing_branch_and_tree(tmp_path):
+    path = tmp_path / "f.root"
+    write_features(path, _features())
+    with pytest.raises(InputError, match="no tree 'other'"):
+        read_features(path, tree="other")
+    with pytest.raises(InputError, match="missing branch"):
+        read_features(path, names=("m_llg", "not_a_branch"))
+
+
+def test_nan_is_refused_with_column_named(tmp_path):
+    data = _features()
+    data["met"][7] = np.nan
+    path = tmp_path / "f.root"
+    write_features(path, data)
+    with pytest.raises(InputError, match=r"branch 'met'.*row 7"):
+        read_features(path)
