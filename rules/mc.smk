@@ -1,12 +1,14 @@
 rule mc_generate:
     output:
         "results/mc/generated_{i}.root",
-    params:
-        cfg=cfg_json("mc.generate"),
+    resources:
+        runtime=mc_generate_runtime,
     log:
         "logs/mc/generate_{i}.log",
     conda:
         "../envs/hep-io.yaml"
+    params:
+        cfg=cfg_json("mc.generate"),
     shell:
         "ganlee mc-generate --config {params.cfg:q} --index {wildcards.i} --out {output} > {log} 2>&1"
 
@@ -17,12 +19,12 @@ rule mc_convert:
     output:
         features="results/mc/features.root",
         provenance="results/mc/features.json",
-    params:
-        cfg=cfg_json("mc", drop=["mc.generate"]),
     log:
         "logs/mc/convert.log",
     conda:
         "../envs/hep-io.yaml"
+    params:
+        cfg=cfg_json("mc", drop=["mc.generate"]),
     shell:
         "ganlee mc-convert --config {params.cfg:q} --out {output.features} "
         "--provenance {output.provenance} {input} > {log} 2>&1"
