@@ -5,12 +5,15 @@ rule lee_observed:
         data=observed_features(),
     output:
         "results/lee/observed.npz",
-    params:
-        cfg=cfg_json("toys", "fit", drop=["toys.n_toys"]),
+    resources:
+        runtime=lee_observed_runtime,
+        mem_mb=lee_observed_mem_mb,
     log:
         "logs/lee/observed.log",
     conda:
         "../envs/torch.yaml"
+    params:
+        cfg=cfg_json("toys", "fit", drop=["toys.n_toys"]),
     shell:
         "ganlee observe --config {params.cfg:q} --model {input.model} "
         "--features {input.features} --data {input.data} --out {output} > {log} 2>&1"
@@ -24,16 +27,17 @@ rule lee_aggregate:
         summary="results/lee/summary.json",
         zmax="results/lee/zmax.csv",
         hist="results/lee/zmax_hist.pkl",
-    params:
-        cfg=cfg_json("lee", "fit", "toys.n_toys"),
-        observed=lambda wildcards, input: f"--observed {input.observed}" if input.observed else "",
     log:
         "logs/lee/aggregate.log",
     conda:
         "../envs/torch.yaml"
+    params:
+        cfg=cfg_json("lee", "toys.n_toys"),
+        chunk_dir=lee_chunk_dir,
+        observed=lee_observed_arg,
     shell:
         "ganlee lee-aggregate --config {params.cfg:q} {params.observed} --summary {output.summary} "
-        "--zmax {output.zmax} --hist {output.hist} {input.chunks} > {log} 2>&1"
+        "--zmax {output.zmax} --hist {output.hist} {params.chunk_dir} > {log} 2>&1"
 
 
 rule lee_plots:
@@ -41,22 +45,101 @@ rule lee_plots:
         summary="results/lee/summary.json",
         zmax="results/lee/zmax.csv",
         hist="results/lee/zmax_hist.pkl",
-        chunks=toy_chunk_files(),
+        chunks=lee_scan_chunk_files(),
         observed=lee_observed_input(),
     output:
-        pglobal=report(
+        zmax_hist_pdf=report(
+            "results/lee/plots/zmax_hist.pdf",
+            caption="../report/zmax_hist.rst",
+            category="LEE",
+            subcategory="PDF",
+        ),
+        zmax_hist_png=report(
+            "results/lee/plots/zmax_hist.png",
+            caption="../report/zmax_hist.rst",
+            category="LEE",
+            subcategory="PNG",
+        ),
+        pglobal_pdf=report(
             "results/lee/plots/pglobal.pdf",
             caption="../report/pglobal.rst",
             category="LEE",
+            subcategory="PDF",
         ),
-        plots=directory("results/lee/plots"),
-    params:
-        cfg=cfg_json("lee", "fit"),
-        observed=lambda wildcards, input: f"--observed {input.observed}" if input.observed else "",
+        pglobal_png=report(
+            "results/lee/plots/pglobal.png",
+            caption="../report/pglobal.rst",
+            category="LEE",
+            subcategory="PNG",
+        ),
+        trials_factor_pdf=report(
+            "results/lee/plots/trials_factor.pdf",
+            caption="../report/trials_factor.rst",
+            category="LEE",
+            subcategory="PDF",
+        ),
+        trials_factor_png=report(
+            "results/lee/plots/trials_factor.png",
+            caption="../report/trials_factor.rst",
+            category="LEE",
+            subcategory="PNG",
+        ),
+        upcrossings_pdf=report(
+            "results/lee/plots/upcrossings.pdf",
+            caption="../report/upcrossings.rst",
+            category="LEE",
+            subcategory="PDF",
+        ),
+        upcrossings_png=report(
+            "results/lee/plots/upcrossings.png",
+            caption="../report/upcrossings.rst",
+            category="LEE",
+            subcategory="PNG",
+        ),
+        zmax_location_pdf=report(
+            "results/lee/plots/zmax_location.pdf",
+            caption="../report/zmax_location.rst",
+            category="LEE",
+            subcategory="PDF",
+        ),
+        zmax_location_png=report(
+            "results/lee/plots/zmax_location.png",
+            caption="../report/zmax_location.rst",
+            category="LEE",
+            subcategory="PNG",
+        ),
+        scans_pdf=report(
+            "results/lee/plots/scans.pdf",
+            caption="../report/scans.rst",
+            category="LEE",
+            subcategory="PDF",
+        ),
+        scans_png=report(
+            "results/lee/plots/scans.png",
+            caption="../report/scans.rst",
+            category="LEE",
+            subcategory="PNG",
+        ),
+        observed_fit_pdf=report(
+            "results/lee/plots/observed_fit.pdf",
+            caption="../report/observed_fit.rst",
+            category="LEE",
+            subcategory="PDF",
+        ),
+        observed_fit_png=report(
+            "results/lee/plots/observed_fit.png",
+            caption="../report/observed_fit.rst",
+            category="LEE",
+            subcategory="PNG",
+        ),
     log:
         "logs/lee/plots.log",
     conda:
         "../envs/torch.yaml"
+    params:
+        cfg=cfg_json("lee", "fit"),
+        outdir=lee_plot_dir,
+        observed=lee_observed_arg,
     shell:
         "ganlee lee-plots --config {params.cfg:q} --summary {input.summary} --zmax {input.zmax} "
-        "--hist {input.hist} {params.observed} --outdir {output.plots} {input.chunks} > {log} 2>&1"
+        "--hist {input.hist} {params.observed} --outdir {params.outdir} {input.chunks} > {log} 2>&1"

@@ -1,0 +1,128 @@
+"""CLI of the LEE stage: ``ganlee lee-aggregate`` and ``ganlee lee-plots``.
+
+Chunk arguments may be ``.npz`` files, directories (all ``*.npz`` inside) or text files listing
+one chunk path per line, so thousands of chunks never hit the shell's argument-length limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from ganlee.config import add_config_argument
+
+__all__ = ["register"]
+
+_CHUNKS_HELP = (
+    "toy chunk files (results/toys/chunk_{c}.npz), directories holding them, or text files "
+    "listing one chunk path per line"
+)
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "lee-aggregate",
+        help="aggregate toy chunks: global p-values, trials factor, Gross-Vitells (rule lee_aggregate)",
+        description=(
+            "Checks that all chunks share config and model hashes and hold toys 0..toys.n_toys-1 "
+            "exactly once, then writes the summary (p_global with Clopper-Pearson intervals, "
+            "trials factor, Gross-Vitells extrapolation arXiv:1005.1891, local -> global table), "
+            "the per-toy z_max table and the z_max histogram (pickled hist.Hist)."
+        ),
+    )
+    add_config_argument(p)
+    p.add_argument("--observed", default=None, help="observed-data .npz (rule lee_observed) to quote")
+    p.add_argument(
+        "--observed-z",
+        type=float,
+        default=None,
+        help="a local significance to convert to a global one (overrides config lee.observed_z)",
+    )
+    p.add_argument("--summary", required=True, help="output summary JSON")
+    p.add_argument("--zmax", required=True, help="output per-toy CSV (toy_index, seed, z_max, ...)")
+    p.add_argument("--hist", required=True, help="output pickled hist.Hist of z_max")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("chunks", nargs="+", help=_CHUNKS_HELP)
+    p.set_defaults(func=_aggregate)
+
+    q = sub.add_parser(
+        "lee-plots",
+        help="LEE figures (PDF + PNG): z_max, p_global, trials factor, scans, observed fit (rule lee_plots)",
+    )
+    add_config_argument(q)
+    q.add_argument("--summary", required=True, help="summary JSON of lee-aggregate")
+    q.add_argument("--zmax", required=True, help="per-toy CSV of lee-aggregate")
+    q.add_argument("--hist", required=True, help="pickled z_max histogram of lee-aggregate")
+    q.add_argument("--observed", default=None, help="observed-data .npz (scan and m_llg spectrum)")
+    q.add_argument("--outdir", required=True, help="directory for the figures")
+    q.add_argument("chunks", nargs="*", help=_CHUNKS_HELP + " (for the toy Z(mass) scans)")
+    q.set_defaults(func=_plots)
+
+
+def _aggregate(args: argparse.Namespace) -> int:
+    from ganlee.config import load_config
+    from ganlee.stats import lee
+
+    cfg = load_config(args.config)
+    t0 = time.perf_counter()
+    paths, from_dir = lee.resolve_chunk_paths(args.chunks)
+    res = lee.aggregate(
+        paths,
+        cfg,
+        observed=args.observed,
+        observed_z=args.observed_z,
+        skip_beyond=from_dir,
+        progress=not args.quiet,
+    )
+    lee.write_summary(args.summary, res.summary)
+    lee.write_zmax_csv(args.zmax, res)
+    lee.save_hist(args.hist, res.hist)
+    s = res.summary
+    gv = s["gross_vitells"]["union"]
+    print(
+        f"[lee-aggregate] {s['n_toys']} toys from {s['n_chunks']} chunk(s) in "
+        f"{time.perf_counter() - t0:.2f} s; <N(Z0={gv['z0']:g})> = {gv['n_mean']:.3f} +- {gv['n_err']:.3f}",
+        file=sys.stderr,
+    )
+    for row in s["table"]:
+        toys = row["toys"]
+        zt = toys["z_global"]
+        zt_txt = f"{zt:.2f}" if zt is not None else f">{toys['z_global_lo']:.2f}"
+        print(
+            f"  Z_local {row['z_local']:.1f}: p_local {row['p_local']:.3g}  p_global toys "
+            f"{toys['p_global']:.3g} [{toys['p_global_lo']:.3g}, {toys['p_global_hi']:.3g}] "
+            f"(Z {zt_txt})  GV {row['gross_vitells']['p_global']:.3g} "
+            f"(Z {row['gross_vitells']['z_global']:.2f})",
+            file=sys.stderr,
+        )
+    for key in ("observed", "given_z"):
+        o = s.get(key)
+        if o:
+            toys = o["toys"]
+            zt = f"{toys['z_global']:.2f}" if toys["reachable"] else f"> {toys['z_global_lo']:.2f} (no toy above)"
+            print(
+                f"  {key}: Z_local {o['z_local']:.2f} -> Z_global toys {zt}, "
+                f"Gross-Vitells {o['gross_vitells']['z_global']:.2f}",
+                file=sys.stderr,
+            )
+    return 0
+
+
+def _plots(args: argparse.Namespace) -> int:
+    from ganlee.config import load_config
+    from ganlee.plots import lee_plots
+
+    cfg = load_config(args.config)
+    written = lee_plots(
+        cfg,
+        summary=args.summary,
+        zmax=args.zmax,
+        hist_path=args.hist,
+        observed=args.observed,
+        chunks=args.chunks,
+        outdir=args.outdir,
+    )
+    for p in written:
+        print(f"[lee-plots] wrote {p}", file=sys.stderr)
+    return 0
