@@ -4,14 +4,17 @@ rule toys_chunk:
         features="results/mc/features.root",
     output:
         "results/toys/chunk_{chunk}.npz",
-    params:
-        cfg=cfg_json("toys", "fit", drop=["toys.n_toys"]),
-        first=chunk_first,
-        n=chunk_count,
     log:
         "logs/toys/chunk_{chunk}.log",
     conda:
         "../envs/torch.yaml"
+    resources:
+        runtime=toys_chunk_runtime,
+        mem_mb=toys_chunk_mem_mb,
+    params:
+        cfg=cfg_json("toys", "fit", drop=["toys.n_toys"]),
+        first=chunk_first,
+        n=chunk_count,
     shell:
         "ganlee toys --config {params.cfg:q} --model {input.model} --features {input.features} "
         "--first {params.first} --count {params.n} --out {output} > {log} 2>&1"

@@ -1,0 +1,137 @@
+"""CLI of the toy stage: ``ganlee toys`` (rule toys_chunk), ``ganlee toy``, ``ganlee observe``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from ganlee.config import add_config_argument
+
+__all__ = ["format_z_table", "register"]
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    add_config_argument(p)
+    p.add_argument(
+        "--model",
+        default=None,
+        help="GAN checkpoint results/gan/model.pt (needed for toys.source: gan)",
+    )
+    p.add_argument(
+        "--features",
+        required=True,
+        help="MC features ROOT file (results/mc/features.root): default sample size, "
+        "and the events of toys.source mc_bootstrap",
+    )
+    p.add_argument("--device", default=None, help="override config key 'device' (auto, cpu, cuda)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "toys",
+        help="run one chunk of background-only toys (rule toys_chunk)",
+        description=(
+            "Toys first .. first+count-1: sample, train the semi-supervised DNN (many toys stacked "
+            "in one batched model), select by response, fit m_llg; writes the chunk .npz "
+            "atomically."
+        ),
+    )
+    _common(p)
+    p.add_argument("--first", type=int, required=True, help="index of the chunk's first toy")
+    p.add_argument("--count", type=int, required=True, help="number of toys in the chunk")
+    p.add_argument("--out", required=True, help="output chunk file results/toys/chunk_{c}.npz")
+    p.set_defaults(func=_toys)
+
+    q = sub.add_parser(
+        "toy",
+        help="rerun one toy by hand and print its Z table (selections x masses) and z_max",
+    )
+    _common(q)
+    q.add_argument(
+        "--index", type=int, required=True, help="toy index i (seeds derive from (seed, 'toy', i))"
+    )
+    q.add_argument(
+        "--out", default=None, help="optionally also write the toy as a one-toy chunk .npz"
+    )
+    q.set_defaults(func=_toy)
+
+    r = sub.add_parser(
+        "observe",
+        help="run the per-toy procedure once on the observed dataset (rule lee_observed)",
+    )
+    _common(r)
+    r.add_argument(
+        "--data", required=True, help="features ROOT file of the observed data (sample 2)"
+    )
+    r.add_argument("--out", required=True, help="output .npz (results/lee/observed.npz)")
+    r.set_defaults(func=_observe)
+
+
+def _engine(args: argparse.Namespace) -> Any:
+    from ganlee.config import load_config
+    from ganlee.device import resolve_device
+    from ganlee.toys.run import ToyEngine
+    from ganlee.toys.sources import make_source
+
+    cfg = load_config(args.config)
+    device = resolve_device(args.device or cfg["device"])
+    source = make_source(cfg, args.features, args.model, device)
+    return ToyEngine(cfg, source)
+
+
+def _toys(args: argparse.Namespace) -> int:
+    from ganlee.toys.run import write_results
+
+    engine = _engine(args)
+    result = engine.run_toys(args.first, args.count)
+    write_results(args.out, result)
+    print(f"[toys] wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+def format_z_table(result: dict[str, Any], k: int = 0) -> str:
+    """Z of toy ``k`` as text: one row per mass, one column per selection fraction."""
+    sel, masses, z = result["selections"], result["masses"], result["z"][k]
+    head = "mass [GeV] " + "".join(f"{100 * f:>8.3g}%" for f in sel)
+    lines = [head]
+    for j, m in enumerate(masses):
+        cells = "".join(
+            f"{'fail':>9}" if z[s, j] != z[s, j] else f"{z[s, j]:9.3f}" for s in range(len(sel))
+        )
+        lines.append(f"{m:10.2f} {cells}")
+    lines.append(
+        f"z_max = {result['z_max'][k]:.4f} at m_llg = {result['mass_at_max'][k]:.2f} GeV, "
+        "selection "
+        f"top {100 * result['selection_at_max'][k]:.3g}%; failed fits {int(result['n_failed'][k])}"
+        f"/{int(result['n_fits'][k])}"
+    )
+    return "\n".join(lines)
+
+
+def _toy(args: argparse.Namespace) -> int:
+    from ganlee.toys.run import write_results
+
+    engine = _engine(args)
+    result = engine.run_toys(args.index, 1)
+    print(
+        f"toy {args.index} (seed {int(result['seed'][0])}), "
+        "Z by mass (rows) and selection (columns):"
+    )
+    print(format_z_table(result))
+    if args.out:
+        write_results(args.out, result)
+    return 0
+
+
+def _observe(args: argparse.Namespace) -> int:
+    from ganlee.io import read_features
+    from ganlee.toys.run import write_results
+
+    engine = _engine(args)
+    data = read_features(args.data)
+    result = engine.run_observed(data)
+    write_results(args.out, result)
+    print(format_z_table(result), file=sys.stderr)
+    print(f"[observe] wrote {args.out}", file=sys.stderr)
+    return 0
