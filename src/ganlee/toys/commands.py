@@ -8,7 +8,7 @@ from typing import Any
 
 from ganlee.config import add_config_argument
 
-__all__ = ["format_z_table", "register"]
+__all__ = ["format_options", "format_z_table", "register"]
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -109,6 +109,30 @@ def format_z_table(result: dict[str, Any], k: int = 0) -> str:
     return "\n".join(lines)
 
 
+def format_options(engine: Any, result: dict[str, Any], k: int = 0) -> list[str]:
+    """Lines on the validation options of toy ``k``: the injection (when ``toys.inject`` is on)
+    and the diagnostics (when ``toys.diagnostics`` is on); none at the defaults."""
+    s = engine.settings
+    lines = []
+    if s.inject.enabled:
+        lines.append(
+            f"injection: {s.inject.describe()}; sample 2 = {engine.n2} background + "
+            f"{engine.n_signal} signal events"
+        )
+    if s.diagnostics:
+        lines.append(
+            f"diagnostics: AUC(sample 1 vs sample 2) = {float(result['auc'][k]):.4f}, "
+            f"corr(DNN response, m_llg) = {float(result['response_mllg_corr'][k]):.4f}"
+        )
+        if "n_injected_selected" in result:
+            kept = ", ".join(
+                f"top {100 * f:.3g}%: {int(n)}"
+                for f, n in zip(result["selections"], result["n_injected_selected"][k], strict=True)
+            )
+            lines.append(f"injected events kept by each selection: {kept}")
+    return lines
+
+
 def _toy(args: argparse.Namespace) -> int:
     from ganlee.toys.run import write_results
 
@@ -119,6 +143,8 @@ def _toy(args: argparse.Namespace) -> int:
         "Z by mass (rows) and selection (columns):"
     )
     print(format_z_table(result))
+    for line in format_options(engine, result):
+        print(line)
     if args.out:
         write_results(args.out, result)
     return 0

@@ -27,6 +27,23 @@ Chunk files (``write_results``, contract in DESIGN.md / issue 4): ``CHUNK_KEYS``
 file adds ``edges`` and ``counts``. ``config_hash`` hashes ``toy_config(cfg)`` (what defines a
 toy's result); ``config_json`` is what the job ran with (seed, device, toys and fit sections).
 
+Validation options (issue 7), both off by default; off, the files and every Z are what they were
+without them:
+
+* ``toys.inject`` (``ganlee.toys.inject``): ``n_signal`` signal events appended to sample 2 only
+  (sample 2 then holds ``sample2_size + n_signal`` events; the selections are fractions of that).
+  Files add ``INJECT_KEYS``: ``n_injected`` int64 (K,), ``inject_mass`` and ``inject_width``
+  float64 0-d.
+* ``toys.diagnostics``: files add ``DIAGNOSTIC_KEYS``: ``counts`` float32 (K, S, nbins) the m_llg
+  histogram of every selection, ``counts_all`` float32 (K, nbins) that of all of sample 2,
+  ``edges`` float64 (nbins + 1,), ``response_mllg_corr`` float64 (K,) the Pearson correlation of
+  the DNN response (sigmoid of the logit used for the selection) with m_llg over sample 2, and
+  ``auc`` float64 (K,) the DNN's sample-1 vs sample-2 ROC AUC on the scored events (every event
+  of both samples; with ``scoring: kfold`` each scored by the model of its own fold, which never
+  saw it). With injection also ``n_injected_selected`` int64 (K, S), the injected events each
+  selection keeps. The observed file keeps its ``counts`` (S, nbins) float64 and ``edges`` and
+  adds the others with K = 1. Computing them changes no Z (scoring sample 1 comes after training).
+
 Conditions decided up front, before any training: a selection that keeps no event
 (``round(f * n2) == 0``) or more events than sample 2 holds, a mass grid outside the histogram,
 an unknown input feature, samples too small for the folds are configuration errors
@@ -60,15 +77,21 @@ from ganlee.toys.classifier import (
     predict_logits,
     train_stacked,
 )
+from ganlee.toys.inject import InjectSettings, draw_signal
 from ganlee.toys.sources import SampleSource
 
 __all__ = [
     "CHUNK_KEYS",
+    "DIAGNOSTIC_KEYS",
+    "INJECT_KEYS",
     "Timing",
     "ToyEngine",
     "ToySettings",
     "batched_histogram",
+    "fold_events",
     "kfold_split",
+    "pearson_rows",
+    "roc_auc",
     "selection_sizes",
     "toy_config",
     "write_results",
@@ -90,6 +113,19 @@ CHUNK_KEYS = (
     "model_hash",
     "config_json",
 )
+
+#: Keys added by ``toys.diagnostics: true`` (``n_injected_selected`` only with injection; the
+#: observed file has ``counts`` (S, nbins) float64 and ``edges`` already).
+DIAGNOSTIC_KEYS = (
+    "counts",
+    "counts_all",
+    "edges",
+    "response_mllg_corr",
+    "auc",
+    "n_injected_selected",
+)
+#: Keys added by ``toys.inject.n_signal > 0``.
+INJECT_KEYS = ("n_injected", "inject_mass", "inject_width")
 
 _M_LLG = FEATURE_NAMES.index("m_llg")
 
@@ -191,13 +227,53 @@ def kfold_split(p1: torch.Tensor, p2: torch.Tensor, k: int) -> tuple[torch.Tenso
         pos = torch.stack([q[q % k != j][:n_tr] for j in range(k)])  # (k, n_tr)
         parts.append(p[:, pos] + base)  # (T, k, n_tr)
     rows = torch.cat(parts, dim=2).reshape(T * k, -1)
-    width = math.ceil(n2 / k)
-    pos2 = torch.empty(k, width, dtype=torch.int64, device=dev)
+    return rows, fold_events(p2, k)
+
+
+def fold_events(p: torch.Tensor, k: int) -> torch.Tensor:
+    """Events of each fold, ``(T, k, ceil(n / k))``: fold j holds ``p[t, q]`` for ``q % k == j``
+    (``kfold_split``'s assignment); short folds are padded by repeating their first event."""
+    n = p.shape[1]
+    width = math.ceil(n / k)
+    pos = torch.empty(k, width, dtype=torch.int64, device=p.device)
     for j in range(k):
-        q = torch.arange(j, n2, k, device=dev)
-        pos2[j, : q.numel()] = q
-        pos2[j, q.numel() :] = j
-    return rows, p2[:, pos2]
+        q = torch.arange(j, n, k, device=p.device)
+        pos[j, : q.numel()] = q
+        pos[j, q.numel() :] = j
+    return p[:, pos]
+
+
+def roc_auc(s1: torch.Tensor, s2: torch.Tensor) -> torch.Tensor:
+    """ROC AUC of scores ``s2`` (positives) against ``s1`` (negatives), row by row: float64 (T,).
+
+    The Mann-Whitney form, ``AUC = (R2 - n2 (n2 + 1) / 2) / (n1 n2)`` with ``R2`` the rank sum of
+    ``s2`` in the pooled scores and ties given their average rank, i.e.
+    ``P(s2 > s1) + P(s2 = s1) / 2`` (Hanley & McNeil, Radiology 143 (1982) 29). 0.5 when the two
+    samples cannot be told apart.
+    """
+    if s1.dim() != 2 or s2.dim() != 2 or s1.shape[0] != s2.shape[0]:
+        msg = f"roc_auc: need (T, n1) and (T, n2) scores, got {tuple(s1.shape)}, {tuple(s2.shape)}"
+        raise ValueError(msg)
+    n1, n2 = s1.shape[1], s2.shape[1]
+    pooled = torch.cat([s1, s2], dim=1).to(torch.float64)
+    values, order = torch.sort(pooled, dim=1, stable=True)
+    left = torch.searchsorted(values, values, right=False)
+    right = torch.searchsorted(values, values, right=True)
+    rank = 0.5 * (left + right + 1).to(torch.float64)  # average 1-based rank of each tie group
+    r2 = torch.where(order >= n1, rank, torch.zeros_like(rank)).sum(dim=1)
+    return (r2 - 0.5 * n2 * (n2 + 1)) / (float(n1) * float(n2))
+
+
+def pearson_rows(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Pearson correlation of ``x[t]`` and ``y[t]`` for every row t: float64 (T,); NaN where
+    either row is constant."""
+    x = x.to(torch.float64)
+    y = y.to(device=x.device, dtype=torch.float64)
+    dx = x - x.mean(dim=1, keepdim=True)
+    dy = y - y.mean(dim=1, keepdim=True)
+    den = torch.sqrt((dx * dx).sum(dim=1) * (dy * dy).sum(dim=1))
+    num = (dx * dy).sum(dim=1)
+    return torch.where(den > 0, num / torch.where(den > 0, den, 1.0), torch.nan)
 
 
 @dataclass(frozen=True)
@@ -217,6 +293,8 @@ class ToySettings:
     backend: str
     chunk_size: int = 10
     pad_passes: bool = True
+    inject: InjectSettings = dataclasses.field(default_factory=InjectSettings)
+    diagnostics: bool = False
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> ToySettings:
@@ -249,6 +327,8 @@ class ToySettings:
             backend=str(cfg["fit"]["backend"]),
             chunk_size=int(t["chunk_size"]),
             pad_passes=bool(t["pad_passes"]),
+            inject=InjectSettings.from_config(cfg),
+            diagnostics=bool(t.get("diagnostics", False)),
         )
 
     @property
@@ -316,10 +396,14 @@ class ToyEngine:
             )
             self.dtype = "float32"
         self.n1 = int(s.sample1_size if s.sample1_size is not None else source.n_mc)
+        #: background events drawn for sample 2; injection adds ``n_signal`` (``n2_total``)
         self.n2 = int(s.sample2_size if s.sample2_size is not None else source.n_mc)
-        self.sizes = selection_sizes(s.selections, self.n2)
+        self.n_signal = s.inject.n_signal
+        self.n2_total = self.n2 + self.n_signal
+        what2 = f"sample 2 with {self.n_signal} injected events" if self.n_signal else "sample 2"
+        self.sizes = selection_sizes(s.selections, self.n2_total, what2)
         self._check_folds(self.n1, "sample 1")
-        self._check_folds(self.n2, "sample 2")
+        self._check_folds(self.n2_total, "sample 2")
         self.config = toy_config(cfg)
         #: what the job ran with (config_json): seed, device and the whole toys and fit sections
         self.job_config = {k: cfg[k] for k in ("seed", "device", "toys", "fit")}
@@ -369,7 +453,7 @@ class ToyEngine:
                 free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
             except (ValueError, OSError, AttributeError):
                 free = 8 << 30
-        got = max(1, min(want, int(0.5 * free // self.bytes_per_toy(self.n1, self.n2))))
+        got = max(1, min(want, int(0.5 * free // self.bytes_per_toy(self.n1, self.n2_total))))
         if got < want and s.pad_passes:
             print(
                 f"[toys] warning: only {got} of the {want} toys of a pass fit in memory: passes "
@@ -388,12 +472,15 @@ class ToyEngine:
         n2: int,
         role1: str = "sample1",
         pad_to: int | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        score_sample1: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Logits ``(T, n2)`` and m_llg ``(T, n2)`` of sample 2 for the toys keyed ``keys``.
 
-        ``keys`` are seed paths such as ``("toy", i)``; ``draw_sample2(key)`` returns sample 2.
-        ``pad_to``: train replicas of the last toy alongside so that ``pad_to`` toys share the
-        pass (fixed kernel shapes); the replicas are discarded.
+        ``keys`` are seed paths such as ``("toy", i)``; ``draw_sample2(key)`` returns sample 2
+        (with any injected events). ``pad_to``: train replicas of the last toy alongside so
+        that ``pad_to`` toys share the pass (fixed kernel shapes); the replicas are discarded.
+        ``score_sample1``: also return the logits ``(T, n1)`` of sample 1 (scored after training,
+        as sample 2 is: by the model itself, or by the model of the event's fold), else None.
         """
         s, dev, seed = self.settings, self.device, self.settings.seed
         n_real = len(keys)
@@ -411,8 +498,7 @@ class ToyEngine:
                 data[t] = data[n_real - 1]
                 m2[t] = m2[n_real - 1]
                 continue
-            a = self.source.draw(role1, n1, derive_seed(seed, *key, "sample1"))
-            b = draw_sample2(key)
+            a, b = self._draw_pair(key, draw_sample2, n1, role1)
             x = torch.cat([a, b])[:, fi]
             mean = x.mean(0)
             std = x.std(0, correction=0)
@@ -454,9 +540,13 @@ class ToyEngine:
         t2 = time.perf_counter()
         self.timing.train += t2 - t1
         # 3. scoring ----------------------------------------------------------------------
+        logits1 = None
         if s.scoring == "train":
             score_rows = offs + n1 + torch.arange(n2, device=dev)[None, :]
             logits2 = predict_logits(net, data, score_rows, self.dtype)
+            if score_sample1:
+                rows1 = offs + torch.arange(n1, device=dev)[None, :]
+                logits1 = predict_logits(net, data, rows1, self.dtype)
         else:
             # model (t, j) scores the sample-2 events of fold j, which it never trained on
             width = events.shape[2]
@@ -464,9 +554,18 @@ class ToyEngine:
             scores = predict_logits(net, data, score_rows, self.dtype).reshape(T, k, width)
             logits2 = torch.empty(T, n2, dtype=torch.float32, device=dev)
             logits2.scatter_(1, events.reshape(T, -1), scores.reshape(T, -1))
+            if score_sample1:
+                events1 = fold_events(p1, k)  # the sample-1 events model (t, j) left out
+                w1 = events1.shape[2]
+                rows1 = (events1 + offs[:, :, None]).reshape(T * k, w1)
+                scores1 = predict_logits(net, data, rows1, self.dtype).reshape(T, k, w1)
+                logits1 = torch.empty(T, n1, dtype=torch.float32, device=dev)
+                logits1.scatter_(1, events1.reshape(T, -1), scores1.reshape(T, -1))
         _sync(dev)
         self.timing.score += time.perf_counter() - t2
-        return logits2[:n_real], m2[:n_real]
+        if logits1 is not None:
+            logits1 = logits1[:n_real]
+        return logits2[:n_real], m2[:n_real], logits1
 
     def _histograms(
         self,
@@ -477,27 +576,72 @@ class ToyEngine:
         sizes: np.ndarray,
         role1: str = "sample1",
         pad_to: int | None = None,
-    ) -> torch.Tensor:
-        """Counts ``(T, S, nbins)``: the m_llg histograms of each selection of each toy."""
-        logits2, m2 = self._scores(keys, draw_sample2, n1, n2, role1, pad_to)
+        n_background: int | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """The histograms of one pass: ``counts`` ``(T, S, nbins)``, the m_llg histograms of each
+        selection of each toy, and with ``toys.diagnostics`` the other per-toy diagnostics
+        (``counts_all``, ``response_mllg_corr``, ``auc``; ``n_injected_selected`` when sample 2
+        holds injected events, its rows ``n_background ..``)."""
+        diag = self.settings.diagnostics
+        logits2, m2, logits1 = self._scores(
+            keys, draw_sample2, n1, n2, role1, pad_to, score_sample1=diag
+        )
         t0 = time.perf_counter()
         order = torch.sort(logits2, dim=1, descending=True, stable=True).indices
-        counts = batched_histogram(m2.gather(1, order), sizes, self.edges)
+        out = {"counts": batched_histogram(m2.gather(1, order), sizes, self.edges)}
+        if diag:
+            assert logits1 is not None
+            out["counts_all"] = batched_histogram(m2, np.array([n2]), self.edges)[:, 0]
+            out["response_mllg_corr"] = pearson_rows(torch.sigmoid(logits2.double()), m2)
+            out["auc"] = roc_auc(logits1, logits2)
+            nb = n2 if n_background is None else n_background
+            if nb < n2:
+                injected = (order >= nb).to(torch.int64).cumsum(dim=1)
+                pick = torch.as_tensor(np.asarray(sizes) - 1, device=order.device)
+                out["n_injected_selected"] = injected[:, pick]
         _sync(self.device)
         self.timing.score += time.perf_counter() - t0
-        return counts
+        return out
 
     def score_toys(self, first: int, count: int) -> tuple[np.ndarray, np.ndarray]:
-        """Logits and m_llg of sample 2, toys ``first .. first+count-1``: ``(count, n2)`` each."""
+        """Logits and m_llg of sample 2, toys ``first .. first+count-1``: ``(count, n2)`` each
+        (``n2_total`` with injection: the injected events are the last ``n_signal``)."""
         keys = [("toy", i) for i in range(first, first + count)]
         pad_to = self.pass_width() if self.settings.pad_passes else None
-        logits, m2 = self._scores(keys, self._draw_sample2, self.n1, self.n2, pad_to=pad_to)
+        logits, m2, _ = self._scores(
+            keys, self._draw_sample2, self.n1, self.n2_total, pad_to=pad_to
+        )
         return logits.cpu().numpy(), m2.cpu().numpy()
 
+    def draw_samples(self, index: int) -> dict[str, np.ndarray]:
+        """The events toy ``index`` trains on (the draws of ``run_toys``): ``sample1``
+        ``(n1, 18)``, ``sample2`` ``(n2_total, 18)`` and ``injected`` bool ``(n2_total,)``
+        marking the injected events of sample 2 (its last ``n_signal`` rows)."""
+        a, b = self._draw_pair(("toy", int(index)), self._draw_sample2, self.n1)
+        injected = np.zeros(b.shape[0], dtype=bool)
+        injected[self.n2 :] = True
+        return {"sample1": a.cpu().numpy(), "sample2": b.cpu().numpy(), "injected": injected}
+
+    def _draw_pair(
+        self, key: tuple[int | str, ...], draw_sample2: Any, n1: int, role1: str = "sample1"
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sample 1 (from the source, never with injected events) and sample 2 of ``key``."""
+        a = self.source.draw(role1, n1, derive_seed(self.settings.seed, *key, "sample1"))
+        return a, draw_sample2(key)
+
     def _draw_sample2(self, key: tuple[int | str, ...]) -> torch.Tensor:
-        return self.source.draw(
+        b = self.source.draw(
             "sample2", self.n2, derive_seed(self.settings.seed, *key, "sample2")
         )
+        return self._with_signal(key, b)
+
+    def _with_signal(self, key: tuple[int | str, ...], b: torch.Tensor) -> torch.Tensor:
+        """Sample 2 ``b`` with the injected events of ``key`` appended (``b`` itself without)."""
+        inj = self.settings.inject
+        if not inj.enabled:
+            return b
+        signal = draw_signal(self.source, inj, self.settings.seed, key)
+        return torch.cat([b, signal.to(device=b.device, dtype=b.dtype)])
 
     # ------------------------------------------------------------------ fits and results
     def _fit(self, counts: torch.Tensor) -> dict[str, np.ndarray]:
@@ -539,8 +683,48 @@ class ToyEngine:
             "config_json": np.array(json.dumps(self.job_config, sort_keys=True)),
         }
 
+    def _extras(
+        self, passes: list[dict[str, torch.Tensor]], observed: bool = False
+    ) -> dict[str, np.ndarray]:
+        """The ``DIAGNOSTIC_KEYS`` and ``INJECT_KEYS`` arrays of the enabled options (none at the
+        defaults). ``observed``: leave out ``counts`` and ``edges`` (the observed file has them)."""
+        out: dict[str, np.ndarray] = {}
+        K = sum(int(p["counts"].shape[0]) for p in passes)
+
+        def cat(name: str) -> np.ndarray:
+            return torch.cat([p[name] for p in passes]).cpu().numpy()
+
+        if self.settings.diagnostics:
+            if not observed:
+                out["counts"] = cat("counts").astype(np.float32)
+            out["counts_all"] = cat("counts_all").astype(np.float32)
+            if not observed:
+                out["edges"] = self.edges.copy()
+            out["response_mllg_corr"] = cat("response_mllg_corr").astype(np.float64)
+            out["auc"] = cat("auc").astype(np.float64)
+            if self.n_signal:
+                out["n_injected_selected"] = cat("n_injected_selected").astype(np.int64)
+        if self.n_signal:
+            inj = self.settings.inject
+            out["n_injected"] = np.full(K, self.n_signal, dtype=np.int64)
+            out["inject_mass"] = np.array(inj.mass, dtype=np.float64)
+            out["inject_width"] = np.array(inj.width, dtype=np.float64)
+        return out
+
+    def _log_options(self, tag: str) -> None:
+        s = self.settings
+        if s.inject.enabled:
+            print(f"[{tag}] {s.inject.describe()}", file=self.stream)
+        if s.diagnostics:
+            print(
+                f"[{tag}] diagnostics on: selection and inclusive m_llg histograms, "
+                "corr(response, m_llg), AUC sample 1 vs sample 2",
+                file=self.stream,
+            )
+
     def run_toys(self, first: int, count: int, progress: bool = True) -> dict[str, np.ndarray]:
-        """Toys ``first, ..., first + count - 1``: the arrays of a chunk file (``CHUNK_KEYS``)."""
+        """Toys ``first, ..., first + count - 1``: the arrays of a chunk file (``CHUNK_KEYS``,
+        plus ``DIAGNOSTIC_KEYS`` / ``INJECT_KEYS`` when those options are on)."""
         if first < 0 or count < 1:
             msg = f"toys: need --first >= 0 and --count >= 1, got first={first}, count={count}"
             raise ConfigError(msg)
@@ -549,28 +733,38 @@ class ToyEngine:
         per_pass = min(count, width)
         pad_to = width if s.pad_passes else None
         n_pad = -count % per_pass + (width - per_pass) if pad_to else 0
+        samples = f"{self.n1} + {self.n2}"
+        if self.n_signal:
+            samples += f" (+ {self.n_signal} injected)"
         print(
             f"[toys] toys {first}..{first + count - 1} on {self.device}: source {s.source}, "
-            f"samples {self.n1} + {self.n2} events, scoring {s.scoring}, passes of "
+            f"samples {samples} events, scoring {s.scoring}, passes of "
             f"{pad_to or per_pass} toy(s) x {s.models_per_toy} model(s)"
             f"{f' ({n_pad} replica toy(s) padding the last pass)' if n_pad else ''}, "
             f"dtype {self.dtype}, fit backend {s.backend}",
             file=self.stream,
         )
+        self._log_options("toys")
         prog = Progress(
             "toys", total=count, unit="toy", stream=self.stream, every=0.0 if progress else 1e9
         )
-        counts = []
+        passes = []
         for a in range(first, first + count, per_pass):
             idx = range(a, min(a + per_pass, first + count))
             keys = [("toy", i) for i in idx]
-            counts.append(
+            passes.append(
                 self._histograms(
-                    keys, self._draw_sample2, self.n1, self.n2, self.sizes, pad_to=pad_to
+                    keys,
+                    self._draw_sample2,
+                    self.n1,
+                    self.n2_total,
+                    self.sizes,
+                    pad_to=pad_to,
+                    n_background=self.n2,
                 )
             )
             prog.update(len(idx))
-        out = self._fit(torch.cat(counts))
+        out = self._fit(torch.cat([p["counts"] for p in passes]))
         self.timing.toys += count
         index = np.arange(first, first + count, dtype=np.int64)
         nf, nfit = int(out["n_failed"].sum()), int(out["n_fits"].sum())
@@ -582,13 +776,20 @@ class ToyEngine:
         )
         print(f"[toys] time: {self.timing.summary()}", file=self.stream)
         seeds = np.array([derive_seed(s.seed, "toy", int(i)) for i in index], dtype=np.int64)
-        return {"toy_index": index, "seed": seeds, **out, **self._common()}
+        return {
+            "toy_index": index,
+            "seed": seeds,
+            **out,
+            **self._common(),
+            **self._extras(passes),
+        }
 
     def run_observed(self, data: np.ndarray) -> dict[str, np.ndarray]:
         """The toy procedure once on observed data (sample 2 = ``data``; sample 1 from the source).
 
         Returns the chunk arrays with K = 1 and ``toy_index = [-1]``, plus ``edges`` and
-        ``counts`` (S, nbins). Seeds are keyed ``("observed", ...)``.
+        ``counts`` (S, nbins), plus the enabled options' keys (``_extras``). Seeds are keyed
+        ``("observed", ...)``; with ``toys.inject`` the signal is added to the observed data too.
         """
         data = np.asarray(data)
         if data.ndim != 2 or data.shape[1] != len(FEATURE_NAMES):
@@ -597,18 +798,32 @@ class ToyEngine:
                 f"got {data.shape}"
             )
             raise ConfigError(msg)
-        n2 = data.shape[0]
-        sizes = selection_sizes(self.settings.selections, n2, "the observed data")
+        n_obs = data.shape[0]
+        n2 = n_obs + self.n_signal
+        what = "the observed data" + (
+            f" with {self.n_signal} injected events" if self.n_signal else ""
+        )
+        sizes = selection_sizes(self.settings.selections, n2, what)
         self._check_folds(n2, "the observed data")
         obs = torch.as_tensor(data, dtype=torch.float32, device=self.device)
         print(
-            f"[observe] {n2} observed events, sample 1: {self.n1} events "
+            f"[observe] {n_obs} observed events, sample 1: {self.n1} events "
             f"from {self.settings.source}",
             file=self.stream,
         )
-        counts = self._histograms(
-            [("observed",)], lambda key: obs, self.n1, n2, sizes, role1="reference"
-        )
+        self._log_options("observe")
+        passes = [
+            self._histograms(
+                [("observed",)],
+                lambda key: self._with_signal(key, obs),
+                self.n1,
+                n2,
+                sizes,
+                role1="reference",
+                n_background=n_obs,
+            )
+        ]
+        counts = passes[0]["counts"]
         out = self._fit(counts)
         self.timing.toys += 1
         print(
@@ -624,6 +839,7 @@ class ToyEngine:
             **self._common(),
             "edges": self.edges.copy(),
             "counts": counts[0].cpu().numpy().astype(np.float64),
+            **self._extras(passes, observed=True),
         }
 
 

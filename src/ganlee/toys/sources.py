@@ -11,6 +11,10 @@ device) for a role and a seed. Roles: ``sample1`` (labelled background), ``sampl
   event (a shared event would be a perfectly learnable coincidence); ``reference`` resamples the
   whole MC. This is the bootstrap (Efron 1979) counterpart of the GAN toys, so both can be run
   on the same footing.
+
+Signal injection (``toys.inject``, ``ganlee.toys.inject``) takes the features of its events from
+the same source with role ``sample2`` and its own seed, so with ``mc_bootstrap`` they come from
+the sample-2 half of the MC, never from the half that sample 1 of a toy is drawn from.
 """
 
 from __future__ import annotations
