@@ -90,18 +90,22 @@ def lee_scan_chunk_files():
     return toy_chunk_files()[: min(wanted, n_chunks())]
 
 
-# Cluster resources (appended by the SLURM engineer). Runtime [min] and memory [MB] of the
-# heavy rules, estimated from the config's sizes and the features file's size, generous by
-# design and doubled on each retry (attempt). Local runs ignore them; a cluster profile uses
-# them (profiles/slurm). Rates are per job: pythia events/s by realism, GAN generator steps/s
-# and DNN event-epochs/s on GPU (seed-size models, DESIGN.md figures / ~20) and on CPU.
+# Cluster resources (appended by the SLURM engineer). Runtime [min] and memory [MB]
+# of the heavy rules, estimated from the config's sizes and the features file's size,
+# generous by design and doubled on each retry (attempt). Local runs ignore them; a
+# cluster profile uses them (profiles/slurm). Rates per job: Pythia events/s by realism,
+# GAN generator steps/s and DNN event-epochs/s for seed-size models on a GPU (DESIGN.md
+# figures / ~20) or a CPU core, fit seconds per toy.
 RESOURCE_RATES = {
     "pythia_events_per_s": {"full": 50, "no_mpi": 300, "parton_shower": 300},
     "gan_steps_per_s": {"gpu": 10.0, "cpu": 2.0},
     "dnn_event_epochs_per_s": {"gpu": 2.0e6, "cpu": 5.0e3},
     "fit_seconds_per_toy": {"gpu": 0.01, "cpu": 0.2},
 }
-FEATURE_BYTES_PER_EVENT = 72  # 18 float32 branches: the file size bounds the event count
+# 18 float32 branches per event: the file size bounds the number of events.
+FEATURE_BYTES_PER_EVENT = 72
+# python + torch (+ the CUDA context on a GPU node)
+BASE_MEM_MB = {"gpu": 4000, "cpu": 2000}
 
 
 def _hardware():
@@ -114,7 +118,8 @@ def _runtime_min(seconds, attempt, floor=10):
 
 
 def _n_events(path):
-    """Upper bound on the events in a features file (FileNotFoundError before it exists)."""
+    """Upper bound on the events of a features file (FileNotFoundError before it exists:
+    Snakemake then shows the resource as <TBD> in a dry run)."""
     return max(1, os.path.getsize(path) // FEATURE_BYTES_PER_EVENT)
 
 
@@ -132,15 +137,14 @@ def gan_train_runtime(wildcards, input, attempt):
 
 
 def gan_train_mem_mb(wildcards, input, attempt):
-    return attempt * (4000 + math.ceil(_n_events(input[0]) * 18 * 8 * 4 / 1e6))
+    data_mb = math.ceil(_n_events(input[0]) * 18 * 8 * 4 / 1e6)
+    return attempt * (BASE_MEM_MB[_hardware()] + data_mb)
 
 
 def _toy_sizes(features):
     toys = config["toys"]
     n = _n_events(features)
-    s1 = toys["sample1_size"] or n
-    s2 = toys["sample2_size"] or n
-    return n, s1, s2
+    return n, toys["sample1_size"] or n, toys["sample2_size"] or n
 
 
 def _toys_seconds(n_toys, features):
@@ -148,20 +152,23 @@ def _toys_seconds(n_toys, features):
     _, s1, s2 = _toy_sizes(features)
     passes = toys["k_folds"] if toys["scoring"] == "kfold" else 1
     work = n_toys * (s1 + s2) * toys["dnn"]["epochs"] * passes
-    rate = RESOURCE_RATES["dnn_event_epochs_per_s"][hw] * min(1.0, toys["dnn"]["batch_size"] / 128)
+    batch_factor = min(1.0, toys["dnn"]["batch_size"] / 128)
+    rate = RESOURCE_RATES["dnn_event_epochs_per_s"][hw] * batch_factor
     return work / rate + n_toys * RESOURCE_RATES["fit_seconds_per_toy"][hw]
 
 
 def _toys_mem_mb(n_toys, features, attempt):
     n, s1, s2 = _toy_sizes(features)
     together = min(n_toys, config["toys"]["models_per_batch"] or n_toys)
-    copies = 3 if _hardware() == "cpu" else 1  # on GPU the samples live in device memory
-    sample_bytes = together * (s1 + s2) * 18 * 4 * copies + n * 18 * 8
-    return attempt * min(256000, 3000 + math.ceil(sample_bytes / 1e6))
+    # on a GPU the samples live in device memory, on a CPU in a few copies
+    copies = 3 if _hardware() == "cpu" else 1
+    sample_mb = math.ceil((together * (s1 + s2) * 18 * 4 * copies + n * 18 * 8) / 1e6)
+    return attempt * min(256000, BASE_MEM_MB[_hardware()] + sample_mb)
 
 
 def toys_chunk_runtime(wildcards, input, attempt):
-    return _runtime_min(_toys_seconds(max(1, chunk_count(wildcards)), input.features), attempt)
+    seconds = _toys_seconds(max(1, chunk_count(wildcards)), input.features)
+    return _runtime_min(seconds, attempt)
 
 
 def toys_chunk_mem_mb(wildcards, input, attempt):
@@ -174,3 +181,180 @@ def lee_observed_runtime(wildcards, input, attempt):
 
 def lee_observed_mem_mb(wildcards, input, attempt):
     return _toys_mem_mb(1, input.features, attempt)
+
+
+# Validation helpers (appended by the validation engineer; rules/validation.smk, issue 7).
+# The study logic (names, per-study toy config, which studies coincide) is ganlee.validation.studies.
+VALIDATION_PLOTS = (
+    "zmax_gan_vs_mc",
+    "ensemble",
+    "sensitivity",
+    "sculpting",
+    "amplification",
+)
+VALIDATION_REFERENCE_INDEX = 100000  # reference MC jobs: mc-generate indices 100000 + j
+
+
+def _vstudies():
+    import ganlee.validation.studies as studies
+
+    return studies
+
+
+def validation_study_pattern():
+    return _vstudies().STUDY_PATTERN
+
+
+def validation_studies():
+    return _vstudies().study_names(config)
+
+
+def _validation_chunks(study):
+    s = _vstudies()
+    source = s.alias(config, study)
+    if source == s.MAIN:
+        return toy_chunk_files()
+    n, size = s.sizes(config)
+    return expand(
+        "results/validation/{study}/chunk_{chunk}.npz",
+        study=source,
+        chunk=range(math.ceil(n / size)),
+    )
+
+
+def validation_aggregate_chunks(wildcards):
+    return _validation_chunks(wildcards.study)
+
+
+def _validation_model(study):
+    st = _vstudies().parse_study(study)
+    if st.source != "gan":
+        return None
+    if st.kind == "ensemble":
+        return f"results/validation/gan_ens{st.member}/model.pt"
+    return "results/gan/model.pt"
+
+
+def validation_toys_inputs(wildcards):
+    model = _validation_model(wildcards.study)
+    inputs = {"features": "results/mc/features.root"}
+    if model:
+        inputs["model"] = model
+    return inputs
+
+
+def validation_model_arg(wildcards, input):
+    model = input.get("model")
+    return f"--model {model}" if model else ""
+
+
+def validation_toys_cfg(wildcards):
+    cfg = _vstudies().study_toy_config(config, wildcards.study)
+    return json.dumps(cfg, sort_keys=True)
+
+
+def validation_chunk_first(wildcards):
+    return int(wildcards.chunk) * _vstudies().sizes(config)[1]
+
+
+def validation_chunk_count(wildcards):
+    n, size = _vstudies().sizes(config)
+    return max(0, min(size, n - validation_chunk_first(wildcards)))
+
+
+def _validation_toys_seconds(wildcards, features):
+    toys = _vstudies().study_toy_config(config, wildcards.study)["toys"]
+    hw = _hardware()
+    _, s1, s2 = _toy_sizes(features)
+    passes = toys["k_folds"] if toys["scoring"] == "kfold" else 1
+    n = max(1, validation_chunk_count(wildcards))
+    work = n * (s1 + s2) * toys["dnn"]["epochs"] * passes
+    batch_factor = min(1.0, toys["dnn"]["batch_size"] / 128)
+    rate = RESOURCE_RATES["dnn_event_epochs_per_s"][hw] * batch_factor
+    return work / rate + n * RESOURCE_RATES["fit_seconds_per_toy"][hw]
+
+
+def validation_toys_runtime(wildcards, input, attempt):
+    return _runtime_min(_validation_toys_seconds(wildcards, input.features), attempt)
+
+
+def validation_toys_mem_mb(wildcards, input, attempt):
+    n = max(1, validation_chunk_count(wildcards))
+    return _toys_mem_mb(n, input.features, attempt)
+
+
+def validation_gan_cfg(wildcards):
+    cfg = json.loads(cfg_json("gan"))
+    cfg["seed"] = _vstudies().ensemble_seed(config, int(wildcards.g))
+    return json.dumps(cfg, sort_keys=True)
+
+
+def validation_lee_cfg(wildcards):
+    cfg = json.loads(cfg_json("lee"))
+    cfg["toys"] = {"n_toys": _vstudies().sizes(config)[0]}
+    return json.dumps(cfg, sort_keys=True)
+
+
+def validation_reference_files():
+    jobs = config["validation"]["amplification"]["reference_jobs"]
+    return expand("results/validation/reference/generated_{j}.root", j=range(jobs))
+
+
+def validation_reference_index(wildcards):
+    return VALIDATION_REFERENCE_INDEX + int(wildcards.j)
+
+
+def validation_reference_input():
+    ref = config["validation"]["amplification"]["reference"]
+    if ref == "holdout":
+        return []
+    if ref == "generate":
+        if config["mc"]["input_files"]:
+            raise ValueError(
+                "config key 'validation.amplification.reference' is 'generate' but "
+                "mc.input_files is set (the MC is not generated here): give a features "
+                "ROOT file of an independent sample of the same process, or 'holdout'"
+            )
+        return ["results/validation/reference/features.root"]
+    return [ref]
+
+
+def validation_reference_arg(wildcards, input):
+    return input.reference if input.get("reference") else "holdout"
+
+
+def _validation_lee_dir(study):
+    return f"results/validation/{study}/lee"
+
+
+def validation_summary_inputs(wildcards):
+    studies = validation_studies()
+    return {
+        "lee": [f"{_validation_lee_dir(s)}/summary.json" for s in studies],
+        "chunks": sorted({c for s in studies for c in _validation_chunks(s)}),
+        "main_lee": ["results/lee/summary.json", "results/lee/zmax.csv"],
+        "amplification": "results/validation/amplification.json",
+        "features": "results/mc/features.root",
+    }
+
+
+def validation_study_args(wildcards, input):
+    args = []
+    for s in validation_studies():
+        chunk_dir = os.path.dirname(_validation_chunks(s)[0])
+        args.append(f"--study {s} {chunk_dir} {_validation_lee_dir(s)}")
+    return " ".join(args)
+
+
+def validation_main_lee_dir(wildcards, input):
+    return os.path.dirname(input.main_lee[0])
+
+
+def validation_plot_files(ext=("pdf", "png")):
+    return [f"results/validation/plots/{n}.{e}" for n in VALIDATION_PLOTS for e in ext]
+
+
+def validation_outputs():
+    if not config["validation"]["enabled"]:
+        return []
+    return ["results/validation/summary.json", *validation_plot_files()]

@@ -5,13 +5,13 @@ rule lee_observed:
         data=observed_features(),
     output:
         "results/lee/observed.npz",
-    resources:
-        runtime=lee_observed_runtime,
-        mem_mb=lee_observed_mem_mb,
     log:
         "logs/lee/observed.log",
     conda:
         "../envs/torch.yaml"
+    resources:
+        runtime=lee_observed_runtime,
+        mem_mb=lee_observed_mem_mb,
     params:
         cfg=cfg_json("toys", "fit", drop=["toys.n_toys"]),
     shell:

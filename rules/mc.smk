@@ -1,12 +1,12 @@
 rule mc_generate:
     output:
         "results/mc/generated_{i}.root",
-    resources:
-        runtime=mc_generate_runtime,
     log:
         "logs/mc/generate_{i}.log",
     conda:
         "../envs/hep-io.yaml"
+    resources:
+        runtime=mc_generate_runtime,
     params:
         cfg=cfg_json("mc.generate"),
     shell:

@@ -63,3 +63,13 @@ def test_nan_is_refused_with_column_named(tmp_path):
     write_features(path, data)
     with pytest.raises(InputError, match=r"branch 'met'.*row 7"):
         read_features(path)
+
+
+def test_atomic_outputs_respect_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "x.txt") as tmp:
+            tmp.write_text("done")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "x.txt").stat().st_mode & 0o777 == 0o644
