@@ -98,7 +98,7 @@ def lee_scan_chunk_files():
 # figures / ~20) or a CPU core, fit seconds per toy.
 RESOURCE_RATES = {
     "pythia_events_per_s": {"full": 50, "no_mpi": 300, "parton_shower": 300},
-    "gan_steps_per_s": {"gpu": 10.0, "cpu": 2.0},
+    "gan_steps_per_s": {"gpu": 100.0, "cpu": 2.0},
     "dnn_event_epochs_per_s": {"gpu": 2.0e6, "cpu": 5.0e3},
     "fit_seconds_per_toy": {"gpu": 0.01, "cpu": 0.2},
 }

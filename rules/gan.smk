@@ -4,13 +4,16 @@ rule gan_train:
     output:
         model="results/gan/model.pt",
         history="results/gan/history.csv",
-    params:
-        cfg=cfg_json("gan"),
-        checkpoint="results/gan/checkpoint.pt",
     log:
         "logs/gan/train.log",
     conda:
         "../envs/torch.yaml"
+    resources:
+        runtime=gan_train_runtime,
+        mem_mb=gan_train_mem_mb,
+    params:
+        cfg=cfg_json("gan", "mc.selection"),
+        checkpoint="results/gan/checkpoint.pt",
     shell:
         "ganlee gan-train --config {params.cfg:q} --features {input} --model {output.model} "
         "--history {output.history} --checkpoint {params.checkpoint} > {log} 2>&1"
@@ -24,12 +27,12 @@ rule gan_validate:
     output:
         metrics="results/gan/validation.json",
         plots=directory("results/gan/plots"),
-    params:
-        cfg=cfg_json("gan"),
     log:
         "logs/gan/validate.log",
     conda:
         "../envs/torch.yaml"
+    params:
+        cfg=cfg_json("gan", "mc.selection"),
     shell:
         "ganlee gan-validate --config {params.cfg:q} --features {input.features} "
         "--model {input.model} --history {input.history} --out {output.metrics} "

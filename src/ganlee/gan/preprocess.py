@@ -1,0 +1,391 @@
+"""Feature transforms between physical events and the GAN's scaled space, and the validity rules.
+
+Two modes (config key ``gan.preprocessing``):
+
+``physical`` (default)
+    Each feature is first mapped so that every finite generator output decodes to a valid
+    event, then min-max scaled to [-1, 1] as in the seed analysis:
+    m_llg -> logit of its position inside the analysis window (decoded with a sigmoid, so it can
+    never leave the window); masses, momenta, DeltaR, MET -> log (decoded with exp, always > 0);
+    jet counts -> uniformly dequantised ``n + u, u ~ U[0, 1)``, decoded with ``floor(|y|)``:
+    outputs spilling below zero are reflected (the standard boundary correction of a density
+    on [0, inf); for |y| < 1 this is the zero bin the spill came from), with ``n_jets`` learnt
+    as ``n_jets - n_central_jets`` so that ``n_central_jets <= n_jets`` holds by construction;
+    azimuthal angles are decoded modulo 2 pi (a repair that is exact for periodic variables;
+    folded into [0, pi] when the MC angle is never negative). Dequantisation: arXiv:1511.01844
+    (sec. 3.1), as used for discrete data in normalising flows (arXiv:1605.08803).
+``minmax``
+    The seed's plain min-max scaling; integers are rounded, and events outside the physical
+    bounds are rejected (resampled) by the sampler.
+
+Validity of an event (``valid_mask``): all features finite; jet counts non-negative integers;
+angles inside [-pi, pi]; positive features > 0; m_llg inside the analysis window;
+``n_central_jets <= n_jets`` where the MC obeys it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ganlee.features import ANGLE_FEATURES, INTEGER_FEATURES, POSITIVE_FEATURES
+
+__all__ = [
+    "KINDS",
+    "PI32",
+    "Decoded",
+    "Preprocessor",
+    "feature_kinds",
+    "synthetic_events",
+    "valid_mask",
+]
+
+KINDS = ("window", "positive", "angle", "integer", "plain")
+#: Largest float32 not above pi: generated angles are clamped to +-PI32 so that they pass a
+#: float64 check ``|phi| <= pi`` after conversion.
+PI32 = float(np.nextafter(np.float32(math.pi), np.float32(0.0)))
+_LOGIT_EPS = 1e-6
+_WINDOW_FEATURE = "m_llg"
+_JET_PAIR = ("n_central_jets", "n_jets")
+
+
+def feature_kinds(
+    names: Sequence[str],
+    window: tuple[float, float] | None = None,
+    overrides: Mapping[str, str] | None = None,
+) -> list[str]:
+    """The kind of each feature from its name (``ganlee.features`` lists), ``overrides`` winning.
+
+    ``m_llg`` is of kind ``window`` when a window is given, else ``positive``; names in no list
+    are ``plain``.
+    """
+    overrides = dict(overrides or {})
+    kinds = []
+    for name in names:
+        if name in overrides:
+            kind = overrides[name]
+        elif name == _WINDOW_FEATURE and window is not None:
+            kind = "window"
+        elif name in INTEGER_FEATURES:
+            kind = "integer"
+        elif name in ANGLE_FEATURES:
+            kind = "angle"
+        elif name in POSITIVE_FEATURES:
+            kind = "positive"
+        else:
+            kind = "plain"
+        if kind not in KINDS:
+            msg = f"feature '{name}': unknown kind '{kind}' (expected one of {KINDS})"
+            raise ValueError(msg)
+        kinds.append(kind)
+    if "window" in kinds and window is None:
+        msg = "a feature of kind 'window' needs the analysis window (lo, hi)"
+        raise ValueError(msg)
+    return kinds
+
+
+def _f32_inside(lo: float, hi: float) -> tuple[float, float]:
+    """float32 bounds lying inside the closed float64 interval [lo, hi]."""
+    flo, fhi = np.float32(lo), np.float32(hi)
+    if float(flo) < lo:
+        flo = np.nextafter(flo, np.float32(np.inf))
+    if float(fhi) > hi:
+        fhi = np.nextafter(fhi, np.float32(-np.inf))
+    return float(flo), float(fhi)
+
+
+@dataclass
+class Decoded:
+    """Events decoded from generator outputs: values, and which rows are valid / were repaired."""
+
+    x: torch.Tensor
+    valid: torch.Tensor
+    repaired: torch.Tensor
+
+
+@dataclass
+class Preprocessor:
+    """Fitted transform ``events <-> scaled space`` (min-max to [-1, 1] after the mode's maps)."""
+
+    names: tuple[str, ...]
+    kinds: tuple[str, ...]
+    mode: str
+    window: tuple[float, float] | None
+    mid: np.ndarray
+    half: np.ndarray
+    shift: np.ndarray
+    folded: np.ndarray
+    allow_zero: np.ndarray
+    #: (sub, total) column pairs with ``x[sub] <= x[total]`` (n_central_jets <= n_jets).
+    pairs: tuple[tuple[int, int], ...] = ()
+    _cache: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict, repr=False, compare=False)
+
+    # ---------------------------------------------------------------- fitting and (de)serialising
+    @classmethod
+    def fit(
+        cls,
+        x: np.ndarray,
+        names: Sequence[str],
+        *,
+        mode: str = "physical",
+        window: tuple[float, float] | None = None,
+        kinds: Mapping[str, str] | None = None,
+        rng: np.random.Generator | None = None,
+    ) -> Preprocessor:
+        """Fit on training events ``x`` (n, d). ``rng`` draws the dequantisation used for the fit."""
+        if mode not in ("physical", "minmax"):
+            msg = f"config key 'gan.preprocessing': unknown mode '{mode}' (expected physical or minmax)"
+            raise ValueError(msg)
+        x = np.asarray(x, dtype=np.float64)
+        names = tuple(names)
+        if x.ndim != 2 or x.shape[1] != len(names):
+            msg = f"features have shape {x.shape}, expected (n, {len(names)}) for {len(names)} names"
+            raise ValueError(msg)
+        klist = feature_kinds(names, window, kinds)
+        d = len(names)
+        shift = np.zeros(d)
+        folded = np.zeros(d, dtype=bool)
+        allow_zero = np.zeros(d, dtype=bool)
+        for j, kind in enumerate(klist):
+            col = x[:, j]
+            if kind == "window":
+                assert window is not None
+                lo, hi = window
+                if col.min() < lo or col.max() > hi:
+                    msg = (
+                        f"feature '{names[j]}' has values in [{col.min():.6g}, {col.max():.6g}], outside "
+                        f"the analysis window [{lo}, {hi}] (config keys mc.selection.m_llg_min/max)"
+                    )
+                    raise ValueError(msg)
+            elif kind == "positive":
+                if col.min() < 0:
+                    msg = f"feature '{names[j]}' must be >= 0, has minimum {col.min():.6g}"
+                    raise ValueError(msg)
+                if col.min() == 0:
+                    allow_zero[j] = True
+                    pos = col[col > 0]
+                    shift[j] = 0.5 * pos.min() if pos.size else 1.0
+            elif kind == "angle":
+                if np.abs(col).max() > math.pi + 1e-5:
+                    msg = f"angle feature '{names[j]}' has |value| {np.abs(col).max():.6g} > pi"
+                    raise ValueError(msg)
+                folded[j] = bool(col.min() >= 0)
+            elif kind == "integer" and (col.min() < 0 or np.any(col != np.round(col))):
+                msg = f"integer feature '{names[j]}' has non-integer or negative values"
+                raise ValueError(msg)
+        pairs: tuple[tuple[int, int], ...] = ()
+        if all(n in names for n in _JET_PAIR):
+            sub, tot = names.index(_JET_PAIR[0]), names.index(_JET_PAIR[1])
+            if klist[sub] == klist[tot] == "integer" and np.all(x[:, sub] <= x[:, tot]):
+                pairs = ((sub, tot),)
+        pre = cls(
+            names=names,
+            kinds=tuple(klist),
+            mode=mode,
+            window=None if window is None else (float(window[0]), float(window[1])),
+            mid=np.zeros(d),
+            half=np.ones(d),
+            shift=shift,
+            folded=folded,
+            allow_zero=allow_zero,
+            pairs=pairs,
+        )
+        y = pre._forward(x, rng if rng is not None else np.random.default_rng(0))
+        lo, hi = y.min(axis=0), y.max(axis=0)
+        pre.mid = 0.5 * (lo + hi)
+        pre.half = np.where(hi > lo, 0.5 * (hi - lo), 1.0)
+        return pre
+
+    def state(self) -> dict[str, Any]:
+        """A dict of plain Python values and tensors (loadable with ``torch.load(weights_only=True)``)."""
+        return {
+            "names": list(self.names),
+            "kinds": list(self.kinds),
+            "mode": self.mode,
+            "window": None if self.window is None else list(self.window),
+            "mid": torch.from_numpy(self.mid.copy()),
+            "half": torch.from_numpy(self.half.copy()),
+            "shift": torch.from_numpy(self.shift.copy()),
+            "folded": torch.from_numpy(self.folded.copy()),
+            "allow_zero": torch.from_numpy(self.allow_zero.copy()),
+            "pairs": [list(p) for p in self.pairs],
+        }
+
+    @classmethod
+    def from_state(cls, s: Mapping[str, Any]) -> Preprocessor:
+        return cls(
+            names=tuple(s["names"]),
+            kinds=tuple(s["kinds"]),
+            mode=str(s["mode"]),
+            window=None if s["window"] is None else (float(s["window"][0]), float(s["window"][1])),
+            mid=s["mid"].numpy().astype(np.float64),
+            half=s["half"].numpy().astype(np.float64),
+            shift=s["shift"].numpy().astype(np.float64),
+            folded=s["folded"].numpy().astype(bool),
+            allow_zero=s["allow_zero"].numpy().astype(bool),
+            pairs=tuple((int(a), int(b)) for a, b in s["pairs"]),
+        )
+
+    # ---------------------------------------------------------------- encoding (numpy, float64)
+    def _forward(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Physical events -> unscaled transformed variables."""
+        y = np.array(x, dtype=np.float64, copy=True)
+        if self.mode != "physical":
+            return y
+        for sub, tot in self.pairs:
+            y[:, tot] = x[:, tot] - x[:, sub]
+        for j, kind in enumerate(self.kinds):
+            if kind == "window":
+                assert self.window is not None
+                lo, hi = self.window
+                s = np.clip((x[:, j] - lo) / (hi - lo), _LOGIT_EPS, 1 - _LOGIT_EPS)
+                y[:, j] = np.log(s) - np.log1p(-s)
+            elif kind == "positive":
+                y[:, j] = np.log(x[:, j] + self.shift[j])
+            elif kind == "integer":
+                y[:, j] = y[:, j] + rng.random(len(y))
+        return y
+
+    def encode(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Events (n, d) -> scaled training inputs (float32); ``rng`` draws the dequantisation."""
+        y = self._forward(np.asarray(x, dtype=np.float64), rng)
+        return ((y - self.mid) / self.half).astype(np.float32)
+
+    # ---------------------------------------------------------------- decoding (torch, on device)
+    def _tensors(self, device: torch.device) -> dict[str, torch.Tensor]:
+        key = str(device)
+        if key not in self._cache:
+            self._cache[key] = {
+                "mid": torch.as_tensor(self.mid, dtype=torch.float32, device=device),
+                "half": torch.as_tensor(self.half, dtype=torch.float32, device=device),
+            }
+        return self._cache[key]
+
+    def decode(self, z: torch.Tensor) -> Decoded:
+        """Generator outputs (n, d) float32 -> events, valid and repaired masks (same device).
+
+        Decoding is deterministic; rows that are not valid must be rejected by the caller.
+        """
+        t = self._tensors(z.device)
+        y = z.float() * t["half"] + t["mid"]
+        x = y.clone()
+        repaired = torch.zeros(len(z), dtype=torch.bool, device=z.device)
+        for j, kind in enumerate(self.kinds):
+            col = y[:, j]
+            if kind == "integer":
+                if self.mode == "physical":
+                    x[:, j] = torch.floor(col.abs())
+                    repaired |= col < 0
+                else:
+                    x[:, j] = torch.round(col)
+            elif self.mode != "physical":
+                continue
+            elif kind == "window":
+                assert self.window is not None
+                lo, hi = self.window
+                flo, fhi = _f32_inside(lo, hi)
+                x[:, j] = (lo + (hi - lo) * torch.sigmoid(col)).clamp(flo, fhi)
+            elif kind == "positive":
+                v = torch.exp(col) - float(self.shift[j])
+                x[:, j] = v.clamp_min(0.0) if self.allow_zero[j] else v
+            elif kind == "angle":
+                low = 0.0 if self.folded[j] else -math.pi
+                outside = (col < low) | (col > math.pi)
+                w = torch.remainder(col + math.pi, 2 * math.pi) - math.pi
+                if self.folded[j]:
+                    w = w.abs()
+                x[:, j] = torch.where(outside, w, col).clamp(-PI32, PI32)
+                repaired |= outside
+        if self.mode == "physical":
+            for sub, tot in self.pairs:
+                x[:, tot] = x[:, tot] + x[:, sub]
+        valid = valid_mask(x, self)
+        return Decoded(x=x, valid=valid, repaired=repaired & valid)
+
+
+def valid_mask(x: np.ndarray | torch.Tensor, pre: Preprocessor) -> Any:
+    """Boolean mask of the valid rows of ``x`` (numpy or torch; rules in the module docstring).
+
+    float32 tensors are checked against float32 bounds that lie inside the float64 ones, so a
+    row valid here stays valid after conversion to float64.
+    """
+    is_torch = isinstance(x, torch.Tensor)
+    xt = x if is_torch else torch.from_numpy(np.asarray(x, dtype=np.float64))
+    if xt.ndim != 2 or xt.shape[1] != len(pre.names):
+        msg = f"events have shape {tuple(xt.shape)}, expected (n, {len(pre.names)})"
+        raise ValueError(msg)
+    f32 = xt.dtype == torch.float32
+    pi = PI32 if f32 else math.pi
+    ok = torch.isfinite(xt).all(dim=1)
+    for j, kind in enumerate(pre.kinds):
+        col = xt[:, j]
+        if kind == "integer":
+            ok &= (col >= 0) & (col == torch.floor(col))
+        elif kind == "angle":
+            ok &= col.abs() <= pi
+        elif kind == "positive":
+            ok &= (col >= 0) if pre.allow_zero[j] else (col > 0)
+        elif kind == "window":
+            assert pre.window is not None
+            lo, hi = _f32_inside(*pre.window) if f32 else pre.window
+            ok &= (col >= lo) & (col <= hi)
+    for sub, tot in pre.pairs:
+        ok &= xt[:, sub] <= xt[:, tot]
+    return ok if is_torch else ok.numpy()
+
+
+def synthetic_events(n: int, seed: int, window: tuple[float, float] = (130.0, 170.0)) -> np.ndarray:
+    """Z-gamma-like stand-in events (n, 18) in ``FEATURE_NAMES`` order, for tests and benchmarks.
+
+    Not physics: simple draws that obey every validity rule and carry the exact relations of the
+    real features (E = sqrt(m^2 + (pT cosh eta)^2), pT_ll / m_llg, DeltaPhi(MET, llg) wrapped
+    into [-pi, pi], |DeltaPhi_ll| <= DeltaR_ll, n_central_jets <= n_jets), plus correlations
+    (m_llg-pT_llg-jets, pT_ll-DeltaR_ll).
+    """
+    from ganlee.features import FEATURE_NAMES
+
+    rng = np.random.default_rng(seed)
+    lo, hi = window
+    u = rng.random(n)
+    scale = 12.0  # falling spectrum exp(-(m - lo) / scale), truncated to the window
+    m_llg = lo - scale * np.log1p(-u * (1 - np.exp(-(hi - lo) / scale)))
+    m_ll = np.clip(rng.normal(91.2, 3.0, n), 45.0, 125.0)
+    pt_ll = np.exp(rng.normal(np.log(30.0), 0.5, n)) + 5.0
+    eta_ll = rng.normal(0.0, 1.2, n)
+    phi_ll = rng.uniform(-math.pi, math.pi, n)
+    pt_llg = np.exp(rng.normal(np.log(8.0), 0.8, n) + 0.01 * (m_llg - lo))
+    eta_llg = 0.6 * eta_ll + rng.normal(0.0, 0.9, n)
+    phi_llg = rng.uniform(-math.pi, math.pi, n)
+    dr_ll = np.clip(2.0 * m_ll / pt_ll * np.exp(rng.normal(0.0, 0.15, n)), 0.2, 5.0)
+    dphi_ll = np.minimum(dr_ll * rng.uniform(0.3, 1.0, n), PI32) * rng.choice([-1.0, 1.0], n)
+    met = np.exp(rng.normal(np.log(12.0), 0.6, n))
+    phi_met = rng.uniform(-math.pi, math.pi, n)
+    dphi = np.remainder(phi_met - phi_llg + math.pi, 2 * math.pi) - math.pi
+    n_jets = rng.poisson(0.5 + pt_llg / 15.0)
+    n_central = rng.binomial(n_jets, 0.7)
+    cols = {
+        "m_llg": m_llg,
+        "phi_llg": phi_llg,
+        "eta_llg": eta_llg,
+        "pt_llg": pt_llg,
+        "e_llg": np.hypot(m_llg, pt_llg * np.cosh(eta_llg)),
+        "m_ll": m_ll,
+        "phi_ll": phi_ll,
+        "eta_ll": eta_ll,
+        "pt_ll": pt_ll,
+        "e_ll": np.hypot(m_ll, pt_ll * np.cosh(eta_ll)),
+        "dr_ll": dr_ll,
+        "met": met,
+        "phi_met": phi_met,
+        "dphi_ll": dphi_ll,
+        "dphi_met_llg": np.clip(dphi, -PI32, PI32),
+        "pt_ll_over_m_llg": pt_ll / m_llg,
+        "n_jets": n_jets.astype(np.float64),
+        "n_central_jets": n_central.astype(np.float64),
+    }
+    return np.column_stack([cols[name] for name in FEATURE_NAMES])

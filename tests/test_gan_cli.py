@@ -1,0 +1,145 @@
+"""The gan-train / gan-validate subcommands end to end on a small features file."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ganlee.cli import main
+from ganlee.features import FEATURE_NAMES
+from ganlee.gan.preprocess import synthetic_events
+from ganlee.io import write_features
+
+torch.set_num_threads(1)
+
+CFG = {
+    "seed": 3,
+    "device": "cpu",
+    "gan": {
+        "epochs": 3,
+        "checkpoint_every": 1,
+        "batch_size": 32,
+        "n_critic": 2,
+        "latent_dim": 8,
+        "generator_layers": [32, 32],
+        "critic_layers": [32, 32],
+        "lr": 1e-3,
+        "validation_events": 400,
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("gan_cli")
+    x = synthetic_events(2000, seed=8)
+    write_features(d / "features.root", {n: x[:, j] for j, n in enumerate(FEATURE_NAMES)})
+    return d
+
+
+def run(*args: str) -> int:
+    return main(list(args))
+
+
+def test_train_then_validate(workdir, capsys) -> None:
+    d = workdir
+    cfg = json.dumps(CFG)
+    common = ["--config", cfg, "--features", str(d / "features.root")]
+    rc = run("gan-train", *common, "--model", str(d / "model.pt"), "--history", str(d / "history.csv"), "--checkpoint", str(d / "ck.pt"))
+    assert rc == 0
+    err = capsys.readouterr().err
+    assert "2000 events, 1600 for training, 400 held out" in err
+    assert "step/s" in err and "ETA" in err
+    assert (d / "model.pt").is_file() and (d / "ck.pt").is_file()
+    assert len((d / "history.csv").read_text().splitlines()) == 4
+
+    rc = run(
+        "gan-validate", *common, "--model", str(d / "model.pt"), "--history", str(d / "history.csv"),
+        "--out", str(d / "validation.json"), "--plots", str(d / "plots"), "--no-feature-plots",
+    )
+    assert rc == 0
+    res = json.loads((d / "validation.json").read_text())
+    assert res["n_mc"] == res["n_gan"] == 400
+    assert res["feature_names"] == list(FEATURE_NAMES)
+    assert 0.0 <= res["invalid_fraction"] < 0.5
+    assert res["sampling"]["requested"] == 400
+    assert 0.0 <= res["classifier"]["auc"] <= 1.0
+    assert res["fpd"]["value"] >= 0 and res["correlation"]["frobenius_diff"] >= res["correlation"]["max_abs_diff"]
+    assert set(res["per_feature"]) == set(FEATURE_NAMES)
+    assert all(0 <= v["ks"] <= 1 and v["w1"] >= 0 for v in res["per_feature"].values())
+    assert len(res["model"]["sha"]) == 16
+    pngs = {p.name for p in (d / "plots").iterdir()}
+    assert pngs == {"features.png", "correlations.png", "losses.png"}  # per-feature: test below
+    assert all((d / "plots" / p).read_bytes()[:4] == b"\x89PNG" for p in pngs)
+    assert "AUC" in capsys.readouterr().err
+
+    # A second train call finds the finished checkpoint and only rewrites the outputs.
+    (d / "model.pt").unlink()
+    assert run("gan-train", *common, "--model", str(d / "model.pt"), "--history", str(d / "h2.csv"), "--checkpoint", str(d / "ck.pt")) == 0
+    assert "resuming" in capsys.readouterr().err
+    assert (d / "h2.csv").read_text() == (d / "history.csv").read_text()
+
+
+def test_validate_refuses_other_features(workdir, tmp_path, capsys) -> None:
+    d = workdir
+    if not (d / "model.pt").is_file():
+        pytest.skip("needs the model of test_train_then_validate")
+    x = synthetic_events(2000, seed=9)
+    write_features(tmp_path / "other.root", {n: x[:, j] for j, n in enumerate(FEATURE_NAMES)})
+    rc = run(
+        "gan-validate", "--config", json.dumps(CFG), "--features", str(tmp_path / "other.root"),
+        "--model", str(d / "model.pt"), "--history", str(d / "history.csv"),
+        "--out", str(tmp_path / "v.json"), "--plots", str(tmp_path / "plots"),
+    )
+    assert rc == 2
+    assert "is not the input the model" in capsys.readouterr().err
+    assert not (tmp_path / "v.json").exists()
+
+
+def test_divergence_exit_code_and_no_model(workdir, tmp_path, capsys) -> None:
+    cfg = json.loads(json.dumps(CFG))
+    cfg["gan"]["lr"] = 1e10
+    rc = run(
+        "gan-train", "--config", json.dumps(cfg), "--features", str(workdir / "features.root"),
+        "--model", str(tmp_path / "m.pt"), "--history", str(tmp_path / "h.csv"),
+    )
+    assert rc == 3
+    assert "diverged" in capsys.readouterr().err
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_missing_model_is_a_clean_error(workdir, tmp_path, capsys) -> None:
+    rc = run(
+        "gan-validate", "--config", json.dumps(CFG), "--features", str(workdir / "features.root"),
+        "--model", str(tmp_path / "none.pt"), "--history", str(tmp_path / "h.csv"),
+        "--out", str(tmp_path / "v.json"), "--plots", str(tmp_path / "plots"),
+    )
+    assert rc == 2
+    assert "none.pt' does not exist" in capsys.readouterr().err
+
+
+def test_nan_in_features_file_refused_naming_branch(tmp_path, capsys) -> None:
+    x = synthetic_events(500, seed=1)
+    x[10, FEATURE_NAMES.index("pt_ll")] = np.nan
+    write_features(tmp_path / "f.root", {n: x[:, j] for j, n in enumerate(FEATURE_NAMES)})
+    rc = run(
+        "gan-train", "--config", json.dumps(CFG), "--features", str(tmp_path / "f.root"),
+        "--model", str(tmp_path / "m.pt"), "--history", str(tmp_path / "h.csv"),
+    )
+    assert rc == 2
+    assert "'pt_ll'" in capsys.readouterr().err
+
+
+def test_per_feature_plots(tmp_path) -> None:
+    from ganlee.gan.plots import plot_features
+
+    a, b = synthetic_events(300, seed=1), synthetic_events(300, seed=2)
+    cols = [FEATURE_NAMES.index(n) for n in ("m_llg", "phi_ll", "n_jets")]
+    names, kinds = ["m_llg", "phi_ll", "n_jets"], ["window", "angle", "integer"]
+    paths = plot_features(a[:, cols], b[:, cols], names, kinds, tmp_path, (130.0, 170.0))
+    expected = ["feature_m_llg.png", "feature_n_jets.png", "feature_phi_ll.png", "features.png"]
+    assert sorted(p.name for p in paths) == expected
+    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in paths)
