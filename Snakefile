@@ -13,7 +13,13 @@ include: "rules/toys.smk"
 include: "rules/lee.smk"
 
 
+if config["validation"]["enabled"]:
+
+    include: "rules/validation.smk"
+
+
 rule all:
     default_target: True
     input:
         final_outputs(),
+        validation_outputs(),

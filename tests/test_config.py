@@ -86,3 +86,14 @@ def test_embedded_default_config_is_valid():
 def test_config_hash_is_order_independent_and_sensitive():
     assert config_hash({"a": 1, "b": [1, 2]}) == config_hash({"b": [1, 2], "a": 1})
     assert config_hash({"a": 1}) != config_hash({"a": 2})
+
+
+def test_scientific_notation_and_json_files(tmp_path):
+    y = tmp_path / "c.yaml"
+    y.write_text("gan:\n  lr: 1e-4\nfit:\n  tolerance: 1e-09\n")
+    cfg = load_config(str(y))
+    assert cfg["gan"]["lr"] == 1e-4
+    assert cfg["fit"]["tolerance"] == 1e-9
+    j = tmp_path / "c.json"
+    j.write_text(json.dumps({"fit": {"tolerance": 1e-9}}))
+    assert load_config(str(j))["fit"]["tolerance"] == 1e-9

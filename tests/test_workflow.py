@@ -10,7 +10,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = ("mc-generate", "mc-convert", "gan-train", "gan-validate", "toys", "toy", "observe",
-         "lee-aggregate", "lee-plots")
+         "lee-aggregate", "lee-plots", "validation-amplification", "validation-summary",
+         "validation-plots")
 
 
 def _run(*args, cwd=ROOT):

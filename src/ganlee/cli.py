@@ -17,7 +17,13 @@ from ganlee.io import InputError
 
 __all__ = ["build_parser", "main"]
 
-_STAGES = ("ganlee.mc.commands", "ganlee.gan.commands", "ganlee.toys.commands", "ganlee.stats.commands")
+_STAGES = (
+    "ganlee.mc.commands",
+    "ganlee.gan.commands",
+    "ganlee.toys.commands",
+    "ganlee.stats.commands",
+    "ganlee.validation.commands",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,6 +11,7 @@ import argparse
 import copy
 import hashlib
 import json
+import re
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -31,6 +32,17 @@ __all__ = [
 
 class ConfigError(ValueError):
     """A configuration value is missing, of the wrong type or out of range."""
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML loader that also reads ``1e-4`` (no dot, as written in Python) as a float."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
+    list("-+0123456789."),
+)
 
 
 @cache
@@ -93,8 +105,8 @@ def load_config(spec: str | Path | None) -> dict[str, Any]:
         msg = f"config file '{path}' does not exist"
         raise ConfigError(msg)
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
+        data = json.loads(path.read_text()) if path.suffix == ".json" else yaml.load(path.read_text(), _Loader)
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
         msg = f"config file '{path}' is not valid YAML: {exc}"
         raise ConfigError(msg) from exc
     return validate(data, str(path))

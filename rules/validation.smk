@@ -1,0 +1,215 @@
+rule validation_reference_generate:
+    output:
+        "results/validation/reference/generated_{j}.root",
+    log:
+        "logs/validation/reference_generate_{j}.log",
+    wildcard_constraints:
+        j=r"\d+",
+    conda:
+        "../envs/hep-io.yaml"
+    resources:
+        runtime=mc_generate_runtime,
+    params:
+        cfg=cfg_json("mc.generate"),
+        index=validation_reference_index,
+    shell:
+        "ganlee mc-generate --config {params.cfg:q} --index {params.index} --out {output} > {log} 2>&1"
+
+
+rule validation_reference_convert:
+    input:
+        validation_reference_files(),
+    output:
+        features="results/validation/reference/features.root",
+        provenance="results/validation/reference/features.json",
+    log:
+        "logs/validation/reference_convert.log",
+    conda:
+        "../envs/hep-io.yaml"
+    params:
+        cfg=cfg_json("mc", drop=["mc.generate"]),
+    shell:
+        "ganlee mc-convert --config {params.cfg:q} --out {output.features} "
+        "--provenance {output.provenance} {input} > {log} 2>&1"
+
+
+rule validation_gan_train:
+    input:
+        "results/mc/features.root",
+    output:
+        model="results/validation/gan_ens{g}/model.pt",
+        history="results/validation/gan_ens{g}/history.csv",
+    log:
+        "logs/validation/gan_ens{g}_train.log",
+    wildcard_constraints:
+        g=r"[1-9][0-9]*",
+    conda:
+        "../envs/torch.yaml"
+    resources:
+        runtime=gan_train_runtime,
+        mem_mb=gan_train_mem_mb,
+    params:
+        cfg=validation_gan_cfg,
+        checkpoint="results/validation/gan_ens{g}/checkpoint.pt",
+    shell:
+        "ganlee gan-train --config {params.cfg:q} --features {input} --model {output.model} "
+        "--history {output.history} --checkpoint {params.checkpoint} > {log} 2>&1"
+
+
+rule validation_toys_chunk:
+    input:
+        unpack(validation_toys_inputs),
+    output:
+        "results/validation/{study}/chunk_{chunk}.npz",
+    log:
+        "logs/validation/{study}/chunk_{chunk}.log",
+    wildcard_constraints:
+        study=validation_study_pattern(),
+    conda:
+        "../envs/torch.yaml"
+    resources:
+        runtime=validation_toys_runtime,
+        mem_mb=validation_toys_mem_mb,
+    params:
+        cfg=validation_toys_cfg,
+        model=validation_model_arg,
+        first=validation_chunk_first,
+        n=validation_chunk_count,
+    shell:
+        "ganlee toys --config {params.cfg:q} {params.model} --features {input.features} "
+        "--first {params.first} --count {params.n} --out {output} > {log} 2>&1"
+
+
+rule validation_aggregate:
+    input:
+        chunks=validation_aggregate_chunks,
+    output:
+        summary="results/validation/{study}/lee/summary.json",
+        zmax="results/validation/{study}/lee/zmax.csv",
+        hist="results/validation/{study}/lee/zmax_hist.pkl",
+    log:
+        "logs/validation/{study}/aggregate.log",
+    wildcard_constraints:
+        study=validation_study_pattern(),
+    conda:
+        "../envs/torch.yaml"
+    params:
+        cfg=validation_lee_cfg,
+        chunk_dir=lee_chunk_dir,
+    shell:
+        "ganlee lee-aggregate --config {params.cfg:q} --summary {output.summary} "
+        "--zmax {output.zmax} --hist {output.hist} {params.chunk_dir} > {log} 2>&1"
+
+
+rule validation_amplification:
+    input:
+        features="results/mc/features.root",
+        model="results/gan/model.pt",
+        reference=validation_reference_input(),
+    output:
+        "results/validation/amplification.json",
+    log:
+        "logs/validation/amplification.log",
+    conda:
+        "../envs/torch.yaml"
+    params:
+        cfg=cfg_json("validation.amplification"),
+        reference=validation_reference_arg,
+    shell:
+        "ganlee validation-amplification --config {params.cfg:q} --features {input.features} "
+        "--model {input.model} --reference {params.reference} --out {output} > {log} 2>&1"
+
+
+rule validation_summary:
+    input:
+        unpack(validation_summary_inputs),
+    output:
+        "results/validation/summary.json",
+    log:
+        "logs/validation/summary.log",
+    conda:
+        "../envs/torch.yaml"
+    params:
+        cfg=cfg_json("validation", "toys", "fit", "lee"),
+        studies=validation_study_args,
+        main_lee=validation_main_lee_dir,
+    shell:
+        "ganlee validation-summary --config {params.cfg:q} {params.studies} "
+        "--main-lee {params.main_lee} --amplification {input.amplification} "
+        "--features {input.features} --out {output} > {log} 2>&1"
+
+
+rule validation_plots:
+    input:
+        "results/validation/summary.json",
+    output:
+        zmax_gan_vs_mc_pdf=report(
+            "results/validation/plots/zmax_gan_vs_mc.pdf",
+            caption="../report/validation_zmax_gan_vs_mc.rst",
+            category="Validation",
+            subcategory="PDF",
+        ),
+        zmax_gan_vs_mc_png=report(
+            "results/validation/plots/zmax_gan_vs_mc.png",
+            caption="../report/validation_zmax_gan_vs_mc.rst",
+            category="Validation",
+            subcategory="PNG",
+        ),
+        ensemble_pdf=report(
+            "results/validation/plots/ensemble.pdf",
+            caption="../report/validation_ensemble.rst",
+            category="Validation",
+            subcategory="PDF",
+        ),
+        ensemble_png=report(
+            "results/validation/plots/ensemble.png",
+            caption="../report/validation_ensemble.rst",
+            category="Validation",
+            subcategory="PNG",
+        ),
+        sensitivity_pdf=report(
+            "results/validation/plots/sensitivity.pdf",
+            caption="../report/validation_sensitivity.rst",
+            category="Validation",
+            subcategory="PDF",
+        ),
+        sensitivity_png=report(
+            "results/validation/plots/sensitivity.png",
+            caption="../report/validation_sensitivity.rst",
+            category="Validation",
+            subcategory="PNG",
+        ),
+        sculpting_pdf=report(
+            "results/validation/plots/sculpting.pdf",
+            caption="../report/validation_sculpting.rst",
+            category="Validation",
+            subcategory="PDF",
+        ),
+        sculpting_png=report(
+            "results/validation/plots/sculpting.png",
+            caption="../report/validation_sculpting.rst",
+            category="Validation",
+            subcategory="PNG",
+        ),
+        amplification_pdf=report(
+            "results/validation/plots/amplification.pdf",
+            caption="../report/validation_amplification.rst",
+            category="Validation",
+            subcategory="PDF",
+        ),
+        amplification_png=report(
+            "results/validation/plots/amplification.png",
+            caption="../report/validation_amplification.rst",
+            category="Validation",
+            subcategory="PNG",
+        ),
+    log:
+        "logs/validation/plots.log",
+    conda:
+        "../envs/torch.yaml"
+    params:
+        cfg=cfg_json("validation"),
+        outdir=lee_plot_dir,
+    shell:
+        "ganlee validation-plots --config {params.cfg:q} --summary {input} "
+        "--outdir {params.outdir} > {log} 2>&1"
