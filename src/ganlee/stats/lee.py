@@ -62,7 +62,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ganlee.io import InputError, atomic_path
+from ganlee.io import CHUNK_KEYS, OBSERVED_KEYS, InputError, atomic_path
 from ganlee.progress import Progress
 
 __all__ = [
@@ -90,22 +90,6 @@ __all__ = [
     "z_from_p",
 ]
 
-CHUNK_KEYS: tuple[str, ...] = (
-    "toy_index",
-    "seed",
-    "z",
-    "z_max",
-    "mass_at_max",
-    "selection_at_max",
-    "n_fits",
-    "n_failed",
-    "masses",
-    "selections",
-    "config_hash",
-    "model_hash",
-    "config_json",
-)
-OBSERVED_KEYS: tuple[str, ...] = (*CHUNK_KEYS, "edges", "counts")
 
 GV_FORM = (
     "per scan: p_global(c) = P(chi2_1 > c)/2 + <N(c0)> * exp(-(c - c0)/2), c = Z^2, c0 = Z0^2; "

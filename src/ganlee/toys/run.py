@@ -67,7 +67,7 @@ import torch
 
 from ganlee.config import ConfigError, config_hash
 from ganlee.features import FEATURE_NAMES
-from ganlee.io import atomic_path
+from ganlee.io import CHUNK_KEYS, atomic_path
 from ganlee.progress import Progress
 from ganlee.seeds import derive_seed
 from ganlee.toys.classifier import (
@@ -97,22 +97,6 @@ __all__ = [
     "write_results",
 ]
 
-#: Keys of a chunk file, in the order written (observed files add ``edges`` and ``counts``).
-CHUNK_KEYS = (
-    "toy_index",
-    "seed",
-    "z",
-    "z_max",
-    "mass_at_max",
-    "selection_at_max",
-    "n_fits",
-    "n_failed",
-    "masses",
-    "selections",
-    "config_hash",
-    "model_hash",
-    "config_json",
-)
 
 #: Keys added by ``toys.diagnostics: true`` (``n_injected_selected`` only with injection; the
 #: observed file has ``counts`` (S, nbins) float64 and ``edges`` already).
