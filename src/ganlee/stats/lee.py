@@ -456,7 +456,7 @@ class LeeAccumulator:
     z0: float = 1.0
     cl: float = 0.6827
     zmax_bins: int = 50
-    zmax_range: tuple[float, float] = (0.0, 6.0)
+    zmax_range: tuple[float, float] = (0.0, 10.0)
     skip_beyond: bool = False
     owner: NDArray[np.int32] = field(init=False)
     paths: list[str] = field(default_factory=list, init=False)
