@@ -26,6 +26,7 @@ from ganlee.toys.run import (
     toy_config,
 )
 from ganlee.toys.sources import BootstrapSource, make_source
+from toy_helpers import train_tiny_gan
 
 torch.set_num_threads(1)
 CPU = torch.device("cpu")
@@ -347,22 +348,9 @@ def test_bad_inputs_are_clear_errors_and_leave_no_file(features, tmp_path, capsy
 
 def test_gan_source_tiny_checkpoint(features, mc, tmp_path):
     from ganlee.gan.sample import load_model
-    from ganlee.gan.train import train
 
     model = tmp_path / "model.pt"
-    gan_cfg = {
-        "seed": 1,
-        "device": "cpu",
-        "gan": {
-            "latent_dim": 4,
-            "generator_layers": [16],
-            "critic_layers": [16],
-            "epochs": 1,
-            "batch_size": 100,
-            "n_critic": 1,
-        },
-    }
-    train(mc, gan_cfg, model_path=model, stream=io.StringIO())
+    train_tiny_gan(mc, model)
     cfg = _cfg(source="gan", sample1_size=None, sample2_size=None)
     src = make_source(cfg, features, model, CPU)
     assert src.n_mc == N_MC  # null sizes = the number of MC events

@@ -28,6 +28,7 @@ from ganlee.toys.inject import (
 )
 from ganlee.toys.run import CHUNK_KEYS, INJECT_KEYS, ToyEngine, toy_config
 from ganlee.toys.sources import make_source
+from toy_helpers import train_tiny_gan
 
 torch.set_num_threads(1)
 CPU = torch.device("cpu")
@@ -171,25 +172,12 @@ def test_injected_events_go_to_sample_2_only(low_mc):
 
 def test_injection_from_a_gan_source(tmp_path):
     """GAN path: the signal rows are GAN events of their own seed with m_llg replaced."""
-    from ganlee.gan.train import train
 
     mc = synthetic_events(600, 4)
     features = tmp_path / "features.root"
     _write(features, mc)
     model = tmp_path / "model.pt"
-    gan_cfg = {
-        "seed": 1,
-        "device": "cpu",
-        "gan": {
-            "latent_dim": 4,
-            "generator_layers": [16],
-            "critic_layers": [16],
-            "epochs": 1,
-            "batch_size": 100,
-            "n_critic": 1,
-        },
-    }
-    train(mc, gan_cfg, model_path=model, stream=io.StringIO())
+    train_tiny_gan(mc, model)
     ns, i = 50, 4
     cfg = _cfg(source="gan", inject={"n_signal": ns, "mass": 140.0, "width": 2.0})
     eng = _engine(cfg, features, model)
