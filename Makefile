@@ -5,7 +5,7 @@ CORES ?= 2
 TORCH ?= torch==2.13.0
 ACT := . $(VENV)/bin/activate &&
 
-.PHONY: setup run test dag clean
+.PHONY: setup run test lint dag clean
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -19,6 +19,9 @@ run: setup
 
 test: setup
 	$(ACT) python -m pytest
+
+lint: setup
+	$(ACT) ruff check src tests bench && ruff format --check src tests bench && mypy && python -m pytest -q --doctest-modules src
 
 dag: setup
 	$(ACT) snakemake --dag | dot -Tpdf > dag.pdf
