@@ -3,7 +3,8 @@
 * ``feature_<name>.png``: MC hold-out vs GAN, unit-normalised, with a GAN/MC ratio panel;
 * ``features.png``: all features on one page (same panels, smaller);
 * ``correlations.png``: Pearson correlation matrices of MC and GAN and their difference;
-* ``losses.png``: critic and generator losses, Wasserstein estimate and penalty per epoch.
+* ``losses.png``: critic and generator losses, Wasserstein estimate and penalty per epoch;
+* ``monitor.png``: the hold-out monitor metrics of the training and the kept epoch.
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ import numpy as np
 
 from ganlee.features import FEATURE_LABELS
 
-__all__ = ["feature_axis", "plot_correlations", "plot_feature", "plot_features", "plot_losses"]
+__all__ = [
+    "feature_axis",
+    "plot_correlations",
+    "plot_feature",
+    "plot_features",
+    "plot_losses",
+    "plot_monitor",
+]
 
 _MC_COLOR = "#3f90da"
 _GAN_COLOR = "#bd1f01"
@@ -65,10 +73,22 @@ def _draw(
     h_gan = hist.Hist(axis, storage=hist.storage.Weight()).fill(gan)
     n_mc, n_gan = max(len(mc), 1), max(len(gan), 1)
     mplhep.histplot(
-        h_mc / n_mc, ax=ax, histtype="fill", color=_MC_COLOR, alpha=0.35, label="MC (hold-out)", flow="none"
+        h_mc / n_mc,
+        ax=ax,
+        histtype="fill",
+        color=_MC_COLOR,
+        alpha=0.35,
+        label="MC (hold-out)",
+        flow="none",
     )
     mplhep.histplot(
-        h_gan / n_gan, ax=ax, histtype="step", color=_GAN_COLOR, linewidth=1.6, label="GAN", flow="none"
+        h_gan / n_gan,
+        ax=ax,
+        histtype="step",
+        color=_GAN_COLOR,
+        linewidth=1.6,
+        label="GAN",
+        flow="none",
     )
     if not ax.get_ylabel():
         ax.set_ylabel("Fraction of events")
@@ -86,7 +106,9 @@ def _draw(
     ok = v_mc > 0
     hi, lo = np.where(ok, 1 + band, np.nan), np.where(ok, 1 - band, np.nan)
     rax.stairs(hi, edges, baseline=lo, fill=True, color=_MC_COLOR, alpha=0.3)
-    rax.errorbar(centres[ok], ratio[ok], yerr=err[ok], fmt="o", ms=2.5, color=_GAN_COLOR, elinewidth=1)
+    rax.errorbar(
+        centres[ok], ratio[ok], yerr=err[ok], fmt="o", ms=2.5, color=_GAN_COLOR, elinewidth=1
+    )
     rax.axhline(1.0, color="k", lw=0.8, ls="--")
     rax.set_ylim(0.5, 1.5)
     rax.set_yticks([0.6, 1.0, 1.4])
@@ -124,7 +146,7 @@ def plot_features(
     window: tuple[float, float] | None = None,
     per_feature: bool = True,
 ) -> list[Path]:
-    """``feature_<name>.png`` for each feature (if ``per_feature``) and the overview ``features.png``."""
+    """``feature_<name>.png`` per feature (if ``per_feature``) and the overview ``features.png``."""
     plt = _mpl()
     outdir = Path(outdir)
     paths = []
@@ -160,7 +182,11 @@ def plot_correlations(
     labels = [FEATURE_LABELS.get(n, n) for n in names]
     fig, axes = plt.subplots(1, 3, figsize=(24, 8.4), gridspec_kw={"wspace": 0.45})
     for ax, mat, title, vmax in zip(
-        axes, (c_mc, c_gan, diff), ("MC hold-out", "GAN", "GAN $-$ MC"), (1.0, 1.0, lim), strict=True
+        axes,
+        (c_mc, c_gan, diff),
+        ("MC hold-out", "GAN", "GAN $-$ MC"),
+        (1.0, 1.0, lim),
+        strict=True,
     ):
         im = ax.imshow(mat, cmap="RdBu_r", vmin=-vmax, vmax=vmax)
         ax.set_title(title)
@@ -209,10 +235,20 @@ def plot_losses(history: Sequence[Mapping[str, float]], path: str | Path) -> Pat
     draw(axes[0], col("loss_critic"), _MC_COLOR, "critic loss")
     draw(axes[0], col("loss_generator"), _GAN_COLOR, "generator loss")
     axes[0].set_ylabel("Loss")
-    draw(axes[1], col("wasserstein"), "k", r"$\langle D(\mathrm{real})\rangle - \langle D(\mathrm{fake})\rangle$")
+    draw(
+        axes[1],
+        col("wasserstein"),
+        "k",
+        r"$\langle D(\mathrm{real})\rangle - \langle D(\mathrm{fake})\rangle$",
+    )
     axes[1].set_ylabel("Critic's Wasserstein estimate")
     if with_gp:
-        draw(axes[2], np.maximum(gp, 1e-12), "#94a4a2", r"$\langle(\|\nabla D(\hat{x})\|-1)^2\rangle$")
+        draw(
+            axes[2],
+            np.maximum(gp, 1e-12),
+            "#94a4a2",
+            r"$\langle(\|\nabla D(\hat{x})\|-1)^2\rangle$",
+        )
         axes[2].set_yscale("log")
         axes[2].set_ylabel("Gradient penalty (unweighted)")
     for ax in axes:
@@ -220,5 +256,47 @@ def plot_losses(history: Sequence[Mapping[str, float]], path: str | Path) -> Pat
         ax.legend(fontsize="x-small", loc="best")
     out = Path(path)
     fig.savefig(out, dpi=80, bbox_inches="tight")
+    plt.close(fig)
+    return out
+
+
+def plot_monitor(
+    history: Sequence[Mapping[str, float]], path: str | Path, best: Mapping[str, float] | None
+) -> Path | None:
+    """The hold-out monitor metrics per monitored epoch (classifier AUC, W1 of m_llg in MC
+    standard deviations, their score) with the kept (best) epoch marked; None without any."""
+    rows = [r for r in history if np.isfinite(r.get("monitor_score", float("nan")))]
+    if not rows:
+        return None
+    plt = _mpl()
+    ep = np.array([r["epoch"] for r in rows], dtype=float)
+    fig, ax = plt.subplots(figsize=(7.5, 5.0))
+    ax.plot(
+        ep,
+        [r["monitor_auc"] - 0.5 for r in rows],
+        "o-",
+        ms=3,
+        color=_MC_COLOR,
+        label="classifier AUC $-$ 0.5",
+    )
+    ax.plot(
+        ep,
+        [r["monitor_w1_m_llg"] for r in rows],
+        "s-",
+        ms=3,
+        color=_GAN_COLOR,
+        label=r"$W_1(m_{\ell\ell\gamma}) / \sigma_{MC}$",
+    )
+    ax.plot(ep, [r["monitor_score"] for r in rows], "-", lw=2, color="k", label="score (sum)")
+    if best:
+        ax.axvline(
+            best["epoch"], color="#94a4a2", ls="--", label=f"kept: epoch {int(best['epoch'])}"
+        )
+    ax.set_yscale("log")
+    ax.set_xlabel("Epoch")
+    ax.set_ylabel("Monitor metric (lower is better)")
+    ax.legend(fontsize="small", loc="best")
+    out = Path(path)
+    fig.savefig(out, dpi=100, bbox_inches="tight")
     plt.close(fig)
     return out
