@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from compare import assert_same_z
 from scipy import integrate, stats
 
-from compare import assert_same_z
 from ganlee.config import ConfigError, load_config
 from ganlee.seeds import numpy_rng
 from ganlee.stats.fit import (
@@ -77,8 +77,7 @@ def test_exp_poly2_reproduces_the_reference_fits(spec):
     np.testing.assert_array_equal(res.bkg_status, ref["bkg_status"])
     assert_same_z(res.z, ref["z"], atol_dlnl=1e-11)
     for key in ("n1", "bkg_params", "sb_params", "lnl_b", "lnl_sb", "bkg_errors", "sb_errors"):
-        np.testing.assert_allclose(getattr(res, key), ref[key], rtol=1e-11, atol=1e-12,
-                                   err_msg=key)
+        np.testing.assert_allclose(getattr(res, key), ref[key], rtol=1e-11, atol=1e-12, err_msg=key)
     coarse = spec.with_masses(np.arange(135.0, 165.5, 5.0))
     im = scan_iminuit(ref["counts"][:6], coarse, errors=True)
     np.testing.assert_allclose(im.z, ref["im_z"], rtol=1e-9, atol=1e-9)
@@ -89,7 +88,13 @@ def test_names_and_candidates():
     assert background_family("exp_poly3").param_names == ("n0", "a1", "a2", "a3")
     assert background_family("bernstein2").param_names == ("c0", "c1", "c2")
     assert candidates(["exp_poly", "bernstein"], 3) == [
-        "exp_poly1", "bernstein1", "exp_poly2", "bernstein2", "exp_poly3", "bernstein3"]
+        "exp_poly1",
+        "bernstein1",
+        "exp_poly2",
+        "bernstein2",
+        "exp_poly3",
+        "bernstein3",
+    ]
     for bad in ("exp_poly0", "poly2", "bernstein11", "exp_poly"):
         with pytest.raises(ConfigError, match=r"fit\.background"):
             FitSpec.from_config({"fit": {"background": bad}})
@@ -104,12 +109,19 @@ def test_bernstein_basis_is_the_exact_bin_integral(spec):
     for i in (0, 17, 39):
         for k in range(5):
             ref, _ = integrate.quad(
-                lambda x, k=k: math.comb(4, k) * ((x - lo) / (hi - lo)) ** k
-                * (1 - (x - lo) / (hi - lo)) ** (4 - k), spec.edges[i], spec.edges[i + 1])
+                lambda x, k=k: (
+                    math.comb(4, k)
+                    * ((x - lo) / (hi - lo)) ** k
+                    * (1 - (x - lo) / (hi - lo)) ** (4 - k)
+                ),
+                spec.edges[i],
+                spec.edges[i + 1],
+            )
             assert basis[i, k] == pytest.approx(ref, rel=1e-12)
     # a constant density c gives c events per GeV in every bin: sum_k b_k = 1
-    np.testing.assert_allclose(expected_counts(spec, *[7.0] * 5, background="bernstein4"),
-                               7.0 * spec.widths, rtol=1e-12)
+    np.testing.assert_allclose(
+        expected_counts(spec, *[7.0] * 5, background="bernstein4"), 7.0 * spec.widths, rtol=1e-12
+    )
 
 
 @pytest.mark.parametrize(
@@ -137,7 +149,8 @@ def test_batched_agrees_with_iminuit(spec, name):
     y = _toys(spec, name, 6, "agree").astype(np.float64)
     y[3:] += numpy_rng(SEED, "test_fit_families", name, "sig").poisson(
         100.0 * expected_counts(one, *TRUTH[name], n1=1.0, mu=148.0)
-        - 100.0 * expected_counts(one, *TRUTH[name]))
+        - 100.0 * expected_counts(one, *TRUTH[name])
+    )
     fast = scan(y, one, backend="batched")
     ref = scan(y, one, backend="iminuit")
     assert fast.n_failed == 0
@@ -167,7 +180,9 @@ def test_chernoff_and_gross_vitells_on_a_plain_bump_hunt(spec, name):
     p_gv, s_gv = float(p_gv), float(s_gv)
     p_toys = float(np.mean(res.z.max(axis=1) >= 2.5))
     assert abs(p_toys - p_gv) < 4.0 * math.hypot(math.sqrt(p_gv * (1 - p_gv) / n), s_gv), (
-        p_toys, p_gv)
+        p_toys,
+        p_gv,
+    )
 
 
 @pytest.mark.parametrize("name", ["exp_poly2", "bernstein3"])
