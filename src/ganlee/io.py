@@ -19,34 +19,12 @@ import numpy as np
 from ganlee.features import FEATURE_NAMES
 
 __all__ = [
-    "CHUNK_KEYS",
-    "OBSERVED_KEYS",
     "InputError",
     "atomic_path",
     "read_features",
     "write_features",
     "write_json",
 ]
-
-
-#: Keys of a toy chunk file (``results/toys/chunk_{c}.npz``), in the order ``ganlee toys`` writes
-#: them and ``ganlee lee-aggregate`` reads them; the observed-data file adds ``edges``, ``counts``.
-CHUNK_KEYS: tuple[str, ...] = (
-    "toy_index",
-    "seed",
-    "z",
-    "z_max",
-    "mass_at_max",
-    "selection_at_max",
-    "n_fits",
-    "n_failed",
-    "masses",
-    "selections",
-    "config_hash",
-    "model_hash",
-    "config_json",
-)
-OBSERVED_KEYS: tuple[str, ...] = (*CHUNK_KEYS, "edges", "counts")
 
 
 class InputError(RuntimeError):
