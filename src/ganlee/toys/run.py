@@ -5,7 +5,7 @@ One toy (DESIGN.md; arXiv:2404.07822 for the procedure, arXiv:1805.02664 for k-f
 1. draw sample 1 (labelled background, label 0) and sample 2 (unlabelled data, label 1) from the
    source with seeds ``derive_seed(seed, "toy", i, "sample1" | "sample2")``;
 2. standardise the DNN inputs with the mean and standard deviation of the toy's own events;
-3. train the seed DNN to separate them (``ganlee.toys.classifier``), initialised from
+3. train the reference-analysis DNN to separate them (``ganlee.toys.classifier``), initialised from
    ``derive_seed(seed, "toy", i, "init")`` and shuffled in epoch e by
    ``derive_seed(seed, "toy", i, "shuffle", e)``; with ``scoring: kfold`` the toy trains
    ``k_folds`` models, fold j keyed ``("toy", i, "fold", j, ...)``, each on the events outside
