@@ -94,7 +94,7 @@ def lee_scan_chunk_files():
 # of the heavy rules, estimated from the config's sizes and the features file's size,
 # generous by design and doubled on each retry (attempt). Local runs ignore them; a
 # cluster profile uses them (profiles/slurm). Rates per job: Pythia events/s by realism,
-# GAN generator steps/s and DNN event-epochs/s for seed-size models on a GPU (DESIGN.md
+# GAN generator steps/s and DNN event-epochs/s for reference-size models on a GPU (DESIGN.md
 # figures / ~20) or a CPU core, fit seconds per toy.
 RESOURCE_RATES = {
     "pythia_events_per_s": {"full": 50, "no_mpi": 300, "parton_shower": 300},

@@ -2,7 +2,7 @@
 
 One toy (docs/design.md, "Toys"; arXiv:2404.07822 for the procedure): draw sample 1 (labelled
 background) and sample 2 (unlabelled data) from the source with seeds
-``derive_seed(seed, "toy", i, "sample1" | "sample2")``; train the seed DNN to separate them
+``derive_seed(seed, "toy", i, "sample1" | "sample2")``; train the reference-analysis DNN to separate them
 and score sample 2 (``ganlee.toys.training``); for each fraction f of ``toys.selections`` keep
 the ``round(f * n2)`` events of sample 2 with the highest response and histogram their m_llg
 (``ganlee.toys.tensor_ops.selection_histograms``); one batched scan over every (toy, selection)
