@@ -1,10 +1,19 @@
 import json
 import math
 import os
+import sys
 
 from snakemake.utils import validate
 
+# ganlee.config from the checkout when ganlee is not installed where Snakemake runs
+sys.path.append(os.path.join(workflow.basedir, "src"))
+from ganlee.config import check_input_paths, coerce_types
+
+# Strings where the schema wants numbers (YAML 1.1 `1e-4`, `--config toys='{n_toys: 30}'`)
+# become numbers, as in the ganlee CLI; then every configured input file must exist.
+config.update(coerce_types(config))
 validate(config, schema="../config/schema.yaml")
+check_input_paths(config)
 
 
 wildcard_constraints:

@@ -52,7 +52,9 @@ def test_converter_refuses_a_nearly_complete_file(tmp_path, fraction):
     assert _root_end(good) == good.stat().st_size
     cut = tmp_path / "cut.root"
     cut.write_bytes(good.read_bytes()[: int(good.stat().st_size * fraction)])
-    with pytest.raises(InputError, match=r"cut\.root' is truncated: \d+ bytes, but its ROOT header"):
+    with pytest.raises(
+        InputError, match=r"cut\.root' is truncated: \d+ bytes, but its ROOT header"
+    ):
         _convert([cut], tmp_path)
     assert not (tmp_path / "out" / "f.root").exists()
     _convert([good], tmp_path)  # the intact file converts
@@ -87,15 +89,31 @@ def test_corrupt_data_block_names_the_file(tmp_path, capsys):
     middle = seek + nbytes // 2  # inside the compressed payload of the first m_llg basket
     data[middle : middle + 64] = bytes(64)
     path.write_bytes(bytes(data))
-    with pytest.raises(InputError, match=r"features file '.*f\.root', tree 'events': reading failed"):
+    with pytest.raises(
+        InputError, match=r"features file '.*f\.root', tree 'events': reading failed"
+    ):
         read_features(path)
     # the CLI: exit 2, one line naming the file, no traceback
     out = tmp_path / "chunk.npz"
-    code = main(["toys", "--features", str(path), "--first", "0", "--count", "1", "--out", str(out),
-                 "--config", json.dumps({"toys": {"source": "mc_bootstrap"}})])
+    code = main(
+        [
+            "toys",
+            "--features",
+            str(path),
+            "--first",
+            "0",
+            "--count",
+            "1",
+            "--out",
+            str(out),
+            "--config",
+            json.dumps({"toys": {"source": "mc_bootstrap"}}),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2
-    assert "f.root" in err and "Traceback" not in err
+    assert "f.root" in err
+    assert "Traceback" not in err
     assert not out.exists()
 
 
@@ -139,5 +157,7 @@ def test_disabled_injection_accepts_a_window_without_150_gev():
 
 def test_inverted_histogram_range_is_blamed_on_the_fit_keys():
     fit = {"hist_low": 170.0, "hist_high": 130.0}
-    with pytest.raises(ConfigError, match=r"'fit\.hist_high' \(130\.0\) must be above 'fit\.hist_low'"):
+    with pytest.raises(
+        ConfigError, match=r"'fit\.hist_high' \(130\.0\) must be above 'fit\.hist_low'"
+    ):
         InjectSettings.from_config(_cfg(fit=fit, toys={"inject": {"n_signal": 5}}))
