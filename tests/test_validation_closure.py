@@ -176,7 +176,8 @@ def _write_pool(path: Path, seed: int) -> Path:
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory) -> Path:
-    from ganlee.toys.run import ToyEngine, write_results
+    from ganlee.chunks import write_chunk
+    from ganlee.toys.run import ToyEngine
 
     d = tmp_path_factory.mktemp("closure")
     cfg_text = json.dumps(CONFIG)
@@ -202,7 +203,7 @@ def chain(tmp_path_factory) -> Path:
     cfg = load_config(cfg_text)
     source = ShiftedMllg(PoolSource.from_config(cfg, d / "pool_b.root", torch.device("cpu")), 8.0)
     (d / "shifted").mkdir()
-    write_results(d / "shifted" / "chunk_0.npz", ToyEngine(cfg, source).run_toys(0, N_TOYS))
+    write_chunk(d / "shifted" / "chunk_0.npz", ToyEngine(cfg, source).run_toys(0, N_TOYS))
     for a, b in (("pool_a", "pool_a"), ("shifted", "pool_a"), ("pool_b", "pool_a")):
         out = d / f"{a}_vs_{b}.json"
         rc = ganlee(
@@ -280,11 +281,12 @@ def test_different_procedures_are_refused(chain, tmp_path, capsys):
     assert rc == 0  # the procedure is read from the chunks, which agree
     bad = chain / "bad"
     bad.mkdir(exist_ok=True)
-    from ganlee.toys.run import ToyEngine, write_results
+    from ganlee.chunks import write_chunk
+    from ganlee.toys.run import ToyEngine
 
     cfg = load_config(json.dumps({**CONFIG, "seed": 9}))
     pool = PoolSource.from_config(cfg, chain / "pool_b.root", torch.device("cpu"))
-    write_results(bad / "chunk_0.npz", ToyEngine(cfg, pool).run_toys(0, 3))
+    write_chunk(bad / "chunk_0.npz", ToyEngine(cfg, pool).run_toys(0, 3))
     rc = ganlee(
         [
             "validation-closure",

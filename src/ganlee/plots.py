@@ -338,15 +338,14 @@ def _plot_location(plt: Any, summary: dict[str, Any], table: dict[str, np.ndarra
 
 def _first_toys(chunks: Sequence[str | os.PathLike[str]], n: int) -> list[tuple[int, np.ndarray, float]]:
     """The ``n`` lowest-index toys found in the chunk list: (index, z[S, M], z_max)."""
-    from ganlee.stats.lee import read_chunk, resolve_chunk_paths
+    from ganlee.chunks import read_chunk, read_toy_index, resolve_chunk_paths
 
     if n <= 0 or not chunks:
         return []
     paths, _ = resolve_chunk_paths(chunks)
     found: list[tuple[int, np.ndarray, float]] = []
     for p in paths:
-        with np.load(p, allow_pickle=False) as f:
-            idx = np.asarray(f["toy_index"])
+        idx = read_toy_index(p)
         if found and len(found) >= n and idx.min() > max(i for i, _, _ in found):
             continue
         ch = read_chunk(p)
@@ -471,7 +470,8 @@ def lee_plots(
     chunks: Sequence[str | os.PathLike[str]] = (),
 ) -> list[Path]:
     """Draw every LEE figure (``PLOT_NAMES``) into ``outdir``; return the paths written."""
-    from ganlee.stats.lee import load_hist, read_chunk, read_zmax_csv
+    from ganlee.chunks import read_chunk
+    from ganlee.stats.lee import load_hist, read_zmax_csv
 
     sp = Path(summary)
     if not sp.is_file():

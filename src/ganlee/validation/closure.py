@@ -270,7 +270,7 @@ _FREE_KEYS = ("source", "chunk_size", "diagnostics", "n_toys")
 def _procedure(chunks: Sequence[str | os.PathLike[str]]) -> tuple[dict[str, Any], str]:
     """The toy configuration of a study's first chunk, without ``_FREE_KEYS``, and its
     model hash."""
-    from ganlee.stats.lee import read_chunk, resolve_chunk_paths
+    from ganlee.chunks import read_chunk, resolve_chunk_paths
 
     paths, _ = resolve_chunk_paths(chunks)
     ch = read_chunk(paths[0])
