@@ -1,10 +1,19 @@
 import json
 import math
 import os
+import sys
 
 from snakemake.utils import validate
 
+# ganlee.config from the checkout when ganlee is not installed where Snakemake runs
+sys.path.append(os.path.join(workflow.basedir, "src"))
+from ganlee.config import check_input_paths, coerce_types
+
+# Strings where the schema wants numbers (YAML 1.1 `1e-4`, `--config toys='{n_toys: 30}'`)
+# become numbers, as in the ganlee CLI; then every configured input file must exist.
+config.update(coerce_types(config))
 validate(config, schema="../config/schema.yaml")
+check_input_paths(config)
 
 
 wildcard_constraints:
@@ -94,7 +103,7 @@ def lee_scan_chunk_files():
 # of the heavy rules, estimated from the config's sizes and the features file's size,
 # generous by design and doubled on each retry (attempt). Local runs ignore them; a
 # cluster profile uses them (profiles/slurm). Rates per job: Pythia events/s by realism,
-# GAN generator steps/s and DNN event-epochs/s for seed-size models on a GPU (DESIGN.md
+# GAN generator steps/s and DNN event-epochs/s for reference-size models on a GPU (DESIGN.md
 # figures / ~20) or a CPU core, fit seconds per toy.
 RESOURCE_RATES = {
     "pythia_events_per_s": {"full": 50, "no_mpi": 300, "parton_shower": 300},

@@ -61,13 +61,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _aggregate(args: argparse.Namespace) -> int:
+    from ganlee.chunks import resolve_chunk_paths
     from ganlee.config import load_config
     from ganlee.io import write_json
     from ganlee.stats import lee
 
     cfg = load_config(args.config)
     t0 = time.perf_counter()
-    paths, from_dir = lee.resolve_chunk_paths(args.chunks)
+    paths, from_dir = resolve_chunk_paths(args.chunks)
     res = lee.aggregate(
         paths,
         cfg,

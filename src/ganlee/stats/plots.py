@@ -319,7 +319,8 @@ def lee_plots(
     chunks: Sequence[str | os.PathLike[str]] = (),
 ) -> list[Path]:
     """Draw every LEE figure (``PLOT_NAMES``) into ``outdir``; return the paths written."""
-    from ganlee.stats.lee import load_hist, read_chunk, read_zmax_csv
+    from ganlee.chunks import read_chunk
+    from ganlee.stats.lee import load_hist, read_zmax_csv
     from ganlee.stats.plots_scan import first_toys, plot_location, plot_observed_fit, plot_scans
 
     sp = Path(summary)

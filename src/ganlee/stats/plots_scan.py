@@ -33,13 +33,15 @@ _SB_COLOR = "tab:red"
 
 def first_toys(chunks: Sequence[str | os.PathLike[str]], n: int) -> list[Toy]:
     """The ``n`` lowest-index toys found in the chunk list: (index, z[S, M], z_max)."""
-    from ganlee.stats.lee import read_chunk, resolve_chunk_paths
+    from ganlee.chunks import read_chunk, read_toy_index, resolve_chunk_paths
 
     if n <= 0 or not chunks:
         return []
     paths, _ = resolve_chunk_paths(chunks)
     found: list[Toy] = []
     for p in paths:
+        if len(found) >= n and read_toy_index(p).min() > max(t[0] for t in found):
+            continue
         ch = read_chunk(p)
         for j in np.argsort(ch.toy_index)[:n]:
             z = np.asarray(ch.z[j], dtype=np.float64)

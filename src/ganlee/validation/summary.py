@@ -41,18 +41,6 @@ from ganlee.validation.compare import (
 
 __all__ = ["StudyData", "build_summary", "load_study"]
 
-_DIAG_KEYS = (
-    "counts",
-    "counts_all",
-    "edges",
-    "response_mllg_corr",
-    "auc",
-    "n_injected",
-    "inject_mass",
-    "n_injected_selected",
-)
-
-
 @dataclass
 class StudyData:
     """What the summary needs of one study: per-toy arrays (ordered by toy index) and its LEE."""
@@ -81,7 +69,7 @@ def load_study(
 ) -> StudyData:
     """Read a study's chunks (toys ``0..n_toys-1``; chunks from other runs beyond it skipped) and
     its LEE summary (``lee_dir/summary.json``)."""
-    from ganlee.stats.lee import read_chunk, resolve_chunk_paths
+    from ganlee.chunks import FILE_LEVEL_KEYS, read_chunk, resolve_chunk_paths
 
     lee_path = Path(lee_dir) / "summary.json"
     if not lee_path.is_file():
@@ -102,15 +90,11 @@ def load_study(
         ref = ref or ch
         for k in parts:
             parts[k].append(np.asarray(getattr(ch, k))[keep])
-        with np.load(p, allow_pickle=False) as f:
-            for k in _DIAG_KEYS:
-                if k not in f.files:
-                    continue
-                a = np.asarray(f[k])
-                if k in ("edges", "inject_mass"):
-                    diag[k] = [a]
-                else:
-                    diag.setdefault(k, []).append(a[keep])
+        for k, a in ch.optional().items():
+            if k in FILE_LEVEL_KEYS:
+                diag[k] = [a]
+            else:
+                diag.setdefault(k, []).append(a[keep])
     if ref is None:
         msg = f"study '{name}': no toy with index < {n_toys} in {[str(p) for p in paths[:3]]}..."
         raise InputError(msg)
@@ -123,7 +107,7 @@ def load_study(
     def cat(lst: list[Any]) -> NDArray[Any]:
         return np.concatenate(lst)[order]
 
-    diagnostics = {k: (v[0] if k in ("edges", "inject_mass") else cat(v)) for k, v in diag.items()}
+    diagnostics = {k: (v[0] if k in FILE_LEVEL_KEYS else cat(v)) for k, v in diag.items()}
     return StudyData(
         name=name,
         toy_index=idx[order],
