@@ -127,7 +127,6 @@ def _amplification(args: argparse.Namespace) -> int:
     from ganlee.gan.sample import load_model, sample_torch
     from ganlee.io import InputError, read_features, write_json
     from ganlee.seeds import derive_seed
-    from ganlee.stats.lee import to_json_safe
     from ganlee.validation.amplification import amplification_study
 
     cfg = load_config(args.config)
@@ -179,7 +178,7 @@ def _amplification(args: argparse.Namespace) -> int:
     res["reference"] = ref_name
     res["model_hash"] = model.sha
     res["feature"] = "m_llg"
-    write_json(args.out, to_json_safe(res))
+    write_json(args.out, res)
     h = res["headline"]
     hi = h["amplification_hi"]
     hi_txt = f"{hi:.3g}" if hi != float("inf") else "inf (bias not resolved by the reference)"
@@ -195,7 +194,7 @@ def _amplification(args: argparse.Namespace) -> int:
 
 def _summary(args: argparse.Namespace) -> int:
     from ganlee.config import load_config
-    from ganlee.stats.lee import write_summary
+    from ganlee.io import write_json
     from ganlee.validation.summary import build_summary
 
     cfg = load_config(args.config)
@@ -209,7 +208,7 @@ def _summary(args: argparse.Namespace) -> int:
         features=args.features,
         partial=args.partial,
     )
-    write_summary(args.out, summary)
+    write_json(args.out, summary)
     h = summary["headline"]
     ks, ad = h["ks_pvalue_gan_vs_mc"], h["ad_pvalue_gan_vs_mc"]
     print(
