@@ -249,7 +249,9 @@ def _validation_model(study):
 def validation_toys_inputs(wildcards):
     model = _validation_model(wildcards.study)
     pool = _vstudies().parse_study(wildcards.study).source == "mc_pool"
-    inputs = {"features": validation_pool_input() if pool else "results/mc/features.root"}
+    inputs = {
+        "features": validation_pool_input() if pool else "results/mc/features.root"
+    }
     if model:
         inputs["model"] = model
     return inputs
@@ -318,7 +320,9 @@ def _validation_mc_jobs(sample):
 def validation_reference_files(wildcards):
     jobs = _validation_mc_jobs(wildcards.sample)
     return expand(
-        "results/validation/{sample}/generated_{j}.root", sample=wildcards.sample, j=range(jobs)
+        "results/validation/{sample}/generated_{j}.root",
+        sample=wildcards.sample,
+        j=range(jobs),
     )
 
 
@@ -398,7 +402,9 @@ def validation_closure_outputs():
     if not config["validation"]["closure"]["enabled"]:
         return []
     plots = [
-        f"results/validation/plots/{n}.{e}" for n in VALIDATION_CLOSURE_PLOTS for e in ("pdf", "png")
+        f"results/validation/plots/{n}.{e}"
+        for n in VALIDATION_CLOSURE_PLOTS
+        for e in ("pdf", "png")
     ]
     return ["results/validation/closure.json", *plots]
 
@@ -406,4 +412,8 @@ def validation_closure_outputs():
 def validation_outputs():
     if not config["validation"]["enabled"]:
         return []
-    return ["results/validation/summary.json", *validation_plot_files(), *validation_closure_outputs()]
+    return [
+        "results/validation/summary.json",
+        *validation_plot_files(),
+        *validation_closure_outputs(),
+    ]
