@@ -19,23 +19,27 @@ from typing import Any
 import numpy as np
 
 from ganlee.io import InputError
-from ganlee.plots import save_figure, selection_label, use_style
+from ganlee.plotstyle import (
+    GAN_COLOR,
+    MC_COLOR,
+    json_array,
+    label_simulation,
+    save_figure,
+    selection_label,
+    use_style,
+)
 
 __all__ = ["CLOSURE_PLOT_NAMES", "closure_plots"]
 
 #: Figure names written by ``closure_plots`` (each as ``<name>.pdf`` and ``<name>.png``).
 CLOSURE_PLOT_NAMES: tuple[str, ...] = ("closure", "closure_selections")
 
-_COLORS = ("tab:red", "tab:blue")
+_COLORS = (GAN_COLOR, MC_COLOR)
 _SIDES = ("generator", "reference")
 
 
 def _label(sel: Any) -> str:
     return "max over selections" if sel == "all" else selection_label(float(sel))
-
-
-def _arr(x: Any) -> np.ndarray:
-    return np.array([np.nan if v is None else v for v in x], dtype=np.float64)
 
 
 def _pglobal(ax: Any, row: dict[str, Any], names: tuple[str, str], legend: bool) -> None:
@@ -44,15 +48,15 @@ def _pglobal(ax: Any, row: dict[str, Any], names: tuple[str, str], legend: bool)
     top = 0.0
     for side, name, color in zip(_SIDES, names, _COLORS, strict=True):
         c = row[side]["p_global"]
-        z, k = _arr(c["z_local"]), _arr(c["n_above"])
+        z, k = json_array(c["z_local"]), json_array(c["n_above"])
         has = k > 0
         if not has.any():
             continue
         top = max(top, float(z[has].max()))
         ax.fill_between(
             z[has],
-            _arr(c["p_global_lo"])[has],
-            _arr(c["p_global_hi"])[has],
+            json_array(c["p_global_lo"])[has],
+            json_array(c["p_global_hi"])[has],
             color=color,
             alpha=0.25,
             lw=0,
@@ -61,7 +65,7 @@ def _pglobal(ax: Any, row: dict[str, Any], names: tuple[str, str], legend: bool)
         n = row[side]["n_finite"]
         ax.step(
             z[has],
-            _arr(c["p_global"])[has],
+            json_array(c["p_global"])[has],
             where="post",
             color=color,
             lw=2,
@@ -89,7 +93,7 @@ def _zmax_hist(ax: Any, s: dict[str, Any], names: tuple[str, str]) -> None:
     row = s["overall"]
     for side, name, color in zip(_SIDES, names, _COLORS, strict=True):
         c = row[side]["p_global"]
-        z, k = _arr(c["z_local"]), _arr(c["n_above"])
+        z, k = json_array(c["z_local"]), json_array(c["n_above"])
         if not (k > 0).any():
             continue
         # counts per 0.25 sigma from the survival counts on the 0.05 grid
@@ -123,7 +127,7 @@ def _per_selection(ax_p: Any, ax_e: Any, s: dict[str, Any], names: tuple[str, st
     x = np.arange(len(rows))
     labels = [_label(r["selection"]) for r in rows]
     for key, marker, text in (("ks_pvalue", "o", "KS"), ("ad_pvalue", "s", "Anderson-Darling")):
-        p = _arr([(r["two_sample"] or {}).get(key) for r in rows])
+        p = json_array([(r["two_sample"] or {}).get(key) for r in rows])
         ax_p.plot(x, np.clip(p, 1e-12, 1), marker=marker, ls="none", ms=8, label=text)
     ax_p.axhline(s["checks"]["ks_pvalue"]["min"], color="0.4", ls="--", lw=1, label="threshold")
     ax_p.set_yscale("log")
@@ -131,9 +135,9 @@ def _per_selection(ax_p: Any, ax_e: Any, s: dict[str, Any], names: tuple[str, st
     ax_p.set_ylabel("p-value (generator vs MC pool)")
     ax_p.legend(loc="lower left", fontsize=10)
     for j, (side, name, color) in enumerate(zip(_SIDES, names, _COLORS, strict=True)):
-        f = _arr([r[side]["edge"]["fraction"] for r in rows])
-        lo = _arr([r[side]["edge"]["lo"] for r in rows])
-        hi = _arr([r[side]["edge"]["hi"] for r in rows])
+        f = json_array([r[side]["edge"]["fraction"] for r in rows])
+        lo = json_array([r[side]["edge"]["lo"] for r in rows])
+        hi = json_array([r[side]["edge"]["hi"] for r in rows])
         ax_e.errorbar(
             x + 0.12 * (2 * j - 1),
             f,
@@ -157,6 +161,8 @@ def _closure_figure(plt: Any, s: dict[str, Any], outdir: Path) -> list[Path]:
     names = (s["generator"], s["reference"])
     fig, axes = plt.subplots(2, 2, figsize=(16, 13))
     _zmax_hist(axes[0, 0], s, names)
+    n = s["overall"]["generator"]["n_toys"]
+    label_simulation(axes[0, 0], f"{n} toys per source")
     _pglobal(axes[0, 1], s["overall"], names, legend=True)
     axes[0, 1].set_title("max over selections", fontsize=13)
     _per_selection(axes[1, 0], axes[1, 1], s, names)

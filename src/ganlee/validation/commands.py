@@ -232,13 +232,13 @@ def _plots(args: argparse.Namespace) -> int:
 
 def _closure(args: argparse.Namespace) -> int:
     from ganlee.config import load_config
-    from ganlee.stats.lee import write_summary
+    from ganlee.io import write_json
     from ganlee.validation.closure import build_closure
 
     cfg = load_config(args.config)
     t0 = time.perf_counter()
     out = build_closure(cfg, [(name, chunks) for name, chunks in args.study])
-    write_summary(args.out, out)
+    write_json(args.out, out)
     h = out["headline"]["overall"]
     print(
         f"[validation-closure] wrote {args.out} in {time.perf_counter() - t0:.1f} s; overall "
