@@ -154,7 +154,9 @@ VALIDATION_PLOTS = (
     "sculpting",
     "amplification",
 )
-VALIDATION_REFERENCE_INDEX = 100000  # reference MC jobs: mc-generate indices 100000 + j
+VALIDATION_CLOSURE_PLOTS = ("closure", "closure_selections")
+# Independent MC samples: mc-generate job indices offset + j (the training MC uses 0..n_jobs-1).
+VALIDATION_MC_INDEX = {"reference": 100000, "pool": 200000}
 
 
 def _vstudies():
@@ -199,7 +201,10 @@ def _validation_model(study):
 
 def validation_toys_inputs(wildcards):
     model = _validation_model(wildcards.study)
-    inputs = {"features": "results/mc/features.root"}
+    pool = _vstudies().parse_study(wildcards.study).source == "mc_pool"
+    inputs = {
+        "features": validation_pool_input() if pool else "results/mc/features.root"
+    }
     if model:
         inputs["model"] = model
     return inputs
@@ -227,28 +232,49 @@ def validation_lee_cfg(wildcards):
     return json.dumps(cfg, sort_keys=True)
 
 
-def validation_reference_files():
-    jobs = config["validation"]["amplification"]["reference_jobs"]
-    return expand("results/validation/reference/generated_{j}.root", j=range(jobs))
+def _validation_mc_jobs(sample):
+    v = config["validation"]
+    if sample == "pool":
+        jobs = v["closure"]["pool_jobs"]
+        return jobs if jobs is not None else 3 * config["mc"]["generate"]["n_jobs"]
+    return v["amplification"]["reference_jobs"]
+
+
+def validation_reference_files(wildcards):
+    jobs = _validation_mc_jobs(wildcards.sample)
+    return expand(
+        "results/validation/{sample}/generated_{j}.root",
+        sample=wildcards.sample,
+        j=range(jobs),
+    )
 
 
 def validation_reference_index(wildcards):
-    return VALIDATION_REFERENCE_INDEX + int(wildcards.j)
+    return VALIDATION_MC_INDEX[wildcards.sample] + int(wildcards.j)
+
+
+def _independent_mc(key, value, sample):
+    if value != "generate":
+        return value
+    if config["mc"]["input_files"]:
+        raise ValueError(
+            f"config key '{key}' is 'generate' but mc.input_files is set (the MC is not "
+            "generated here): give a features ROOT file of an independent sample of the "
+            "same process"
+        )
+    return f"results/validation/{sample}/features.root"
 
 
 def validation_reference_input():
     ref = config["validation"]["amplification"]["reference"]
     if ref == "holdout":
         return []
-    if ref == "generate":
-        if config["mc"]["input_files"]:
-            raise ValueError(
-                "config key 'validation.amplification.reference' is 'generate' but "
-                "mc.input_files is set (the MC is not generated here): give a features "
-                "ROOT file of an independent sample of the same process, or 'holdout'"
-            )
-        return ["results/validation/reference/features.root"]
-    return [ref]
+    return [_independent_mc("validation.amplification.reference", ref, "reference")]
+
+
+def validation_pool_input():
+    pool = config["validation"]["closure"]["pool"]
+    return _independent_mc("validation.closure.pool", pool, "pool")
 
 
 def validation_reference_arg(wildcards, input):
@@ -286,7 +312,31 @@ def validation_plot_files(ext=("pdf", "png")):
     return [f"results/validation/plots/{n}.{e}" for n in VALIDATION_PLOTS for e in ext]
 
 
+def validation_closure_inputs(wildcards):
+    return {s: _validation_chunks(s) for s in _vstudies().closure_studies(config)}
+
+
+def validation_closure_args(wildcards, input):
+    studies = _vstudies().closure_studies(config)
+    return " ".join(f"--study {s} {os.path.dirname(input[s][0])}" for s in studies)
+
+
+def validation_closure_outputs():
+    if not config["validation"]["closure"]["enabled"]:
+        return []
+    plots = [
+        f"results/validation/plots/{n}.{e}"
+        for n in VALIDATION_CLOSURE_PLOTS
+        for e in ("pdf", "png")
+    ]
+    return ["results/validation/closure.json", *plots]
+
+
 def validation_outputs():
     if not config["validation"]["enabled"]:
         return []
-    return ["results/validation/summary.json", *validation_plot_files()]
+    return [
+        "results/validation/summary.json",
+        *validation_plot_files(),
+        *validation_closure_outputs(),
+    ]

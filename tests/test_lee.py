@@ -13,7 +13,7 @@ from scipy.stats import beta, norm
 
 from ganlee.chunks import read_chunk, resolve_chunk_paths
 from ganlee.config import validate
-from ganlee.io import InputError
+from ganlee.io import InputError, write_json
 from ganlee.stats import lee
 
 SELECTIONS = np.array([0.05, 0.2, 1.0])
@@ -329,7 +329,7 @@ def test_outputs_round_trip_and_strict_json(tmp_path):
     z = _z(rng, 50)
     paths = write_chunks(tmp_path, z, 25, seeds=None)
     res = lee.aggregate(paths, cfg_for(50, zmax_bins=12, zmax_range=[0.0, 3.0]), progress=False)
-    lee.write_summary(tmp_path / "s.json", res.summary)
+    write_json(tmp_path / "s.json", res.summary)
     lee.write_zmax_csv(tmp_path / "z.csv", res)
     lee.save_hist(tmp_path / "h.pkl", res.hist)
 

@@ -80,8 +80,6 @@ __all__ = [
     "read_zmax_csv",
     "save_hist",
     "selection_max_scan",
-    "to_json_safe",
-    "write_summary",
     "write_zmax_csv",
     "z_from_p",
 ]
@@ -696,31 +694,6 @@ def aggregate(
 # ----------------------------------------------------------------------------------------------
 # Outputs
 # ----------------------------------------------------------------------------------------------
-
-
-def to_json_safe(obj: Any) -> Any:
-    """Recursively convert numpy types to Python and non-finite floats to ``None`` (null)."""
-    if isinstance(obj, dict):
-        return {str(k): to_json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_json_safe(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return to_json_safe(obj.tolist())
-    if isinstance(obj, (np.bool_, bool)):
-        return bool(obj)
-    if isinstance(obj, (np.integer, int)):
-        return int(obj)
-    if isinstance(obj, (np.floating, float)):
-        f = float(obj)
-        return f if math.isfinite(f) else None
-    return obj
-
-
-def write_summary(path: str | os.PathLike[str], summary: dict[str, Any]) -> None:
-    """Atomically write ``summary`` as strict JSON (NaN / inf written as null)."""
-    text = json.dumps(to_json_safe(summary), indent=1, allow_nan=False)
-    with atomic_path(path) as tmp:
-        tmp.write_text(text + "\n")
 
 
 ZMAX_COLUMNS = ("toy_index", "seed", "z_max", "mass_at_max", "selection_at_max", "n_failed")
