@@ -71,13 +71,13 @@ rule validation_toys_chunk:
     conda:
         "../envs/torch.yaml"
     resources:
-        runtime=validation_toys_runtime,
-        mem_mb=validation_toys_mem_mb,
+        runtime=toys_chunk_runtime,
+        mem_mb=toys_chunk_mem_mb,
     params:
         cfg=validation_toys_cfg,
         model=validation_model_arg,
-        first=validation_chunk_first,
-        n=validation_chunk_count,
+        first=chunk_first,
+        n=chunk_count,
     shell:
         "ganlee toys --config {params.cfg:q} {params.model} --features {input.features} "
         "--first {params.first} --count {params.n} --out {output} > {log} 2>&1"
