@@ -1,7 +1,7 @@
 """Benchmark of the WGAN-GP training step: eager vs the CUDA-graph fast path, in one run.
 
 Measures generator steps per second (one step = n_critic critic updates with gradient penalty
-+ one generator update) with the seed architecture (generator 16-512-1024-512-18, critic
++ one generator update) with the reference architecture (generator 16-512-1024-512-18, critic
 18-512-512-512-1) at several batch sizes, and the sampling rate of the trained-model path.
 On CPU only the eager path exists (graph: n/a).
 
@@ -90,9 +90,9 @@ def main() -> None:
     cuda = device.type == "cuda"
     steps = args.steps or (200 if cuda else 4)
     warmup = args.warmup or (10 if cuda else 1)
-    gan = validate({})["gan"]  # the seed architecture and hyperparameters
+    gan = validate({})["gan"]  # the reference architecture and hyperparameters
     name = torch.cuda.get_device_name(device) if cuda else f"CPU ({torch.get_num_threads()} threads)"
-    print(f"# WGAN-GP training step, seed architecture, n_critic {gan['n_critic']}, device {name}, torch {torch.__version__}")
+    print(f"# WGAN-GP training step, reference architecture, n_critic {gan['n_critic']}, device {name}, torch {torch.__version__}")
     print(f"# {steps} timed steps after {warmup} warm-up steps")
     print(f"{'batch':>6} {'eager steps/s':>14} {'graph steps/s':>14} {'speed-up':>9} {'graph+tf32':>11} {'speed-up':>9}")
     for batch in args.batches:

@@ -16,7 +16,7 @@ from ganlee.io import InputError
 torch.set_num_threads(1)
 
 
-#: physical: valid by construction (repairs only); minmax (the seed's scaling) relies on rejection: a barely trained 18-feature model yields
+#: physical: valid by construction (repairs only); minmax (the reference analysis's scaling) relies on rejection: a barely trained 18-feature model yields
 #: over 90% invalid events, so it is tested on 5 features after 6 epochs (about 16% rejected).
 SETUPS = {
     "physical": (FEATURE_NAMES, 3),

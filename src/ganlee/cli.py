@@ -2,7 +2,8 @@
 
 Every Snakemake rule calls exactly one of these. Each stage package registers its own
 subcommands in ``<stage>/commands.py`` (``register(subparsers)``); heavy imports happen inside
-the command functions so that ``ganlee --help`` is instant.
+the command functions so that ``ganlee --help`` is instant. ``--config`` and ``--set`` of every
+step are folded into one ``ganlee.config.ConfigSpec`` here, before the step runs.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from ganlee import __version__
-from ganlee.config import ConfigError
+from ganlee.config import ConfigError, ConfigSpec
 from ganlee.io import InputError
 
 __all__ = ["build_parser", "main"]
@@ -42,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if hasattr(args, "set_overrides"):
+        args.config = ConfigSpec(args.config, tuple(args.set_overrides))
     try:
         return int(args.func(args) or 0)
     except (ConfigError, InputError) as exc:

@@ -4,7 +4,7 @@ Two modes (config key ``gan.preprocessing``):
 
 ``physical`` (default)
     Each feature is first mapped so that every finite generator output decodes to a valid
-    event, then min-max scaled to [-1, 1] as in the seed analysis:
+    event, then min-max scaled to [-1, 1] as in the reference analysis (arXiv:2404.07822):
     m_llg -> logit of its position inside the analysis window (decoded with a sigmoid, so it can
     never leave the window); masses, momenta, DeltaR, MET -> log (decoded with exp, always > 0);
     jet counts -> uniformly dequantised ``n + u, u ~ U[0, 1)``, decoded with ``floor(|y|)``:
@@ -15,8 +15,8 @@ Two modes (config key ``gan.preprocessing``):
     folded into [0, pi] when the MC angle is never negative). Dequantisation: arXiv:1511.01844
     (sec. 3.1), as used for discrete data in normalising flows (arXiv:1605.08803).
 ``minmax``
-    The seed's plain min-max scaling; integers are rounded, and events outside the physical
-    bounds are rejected (resampled) by the sampler.
+    The reference analysis's min-max scaling; integers are rounded, and events outside the
+    physical bounds are rejected (resampled) by the sampler.
 
 Validity of an event (``valid_mask``): all features finite; jet counts non-negative integers;
 angles inside [-pi, pi]; positive features > 0; m_llg inside the analysis window;

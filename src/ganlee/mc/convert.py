@@ -23,13 +23,15 @@ import vector
 
 from ganlee.config import ConfigError, config_hash
 from ganlee.features import FEATURE_NAMES
-from ganlee.io import InputError, write_features, write_json
+from ganlee.io import InputError, check_root_file, write_features, write_json
 from ganlee.mc.features import CUTS, compute_features, select
 from ganlee.mc.layouts import (
     COLLECTIONS,
     GENERATOR_METADATA_KEY,
+    PRESETS,
     Layout,
     branch_names,
+    check_override_keys,
     detect_layout,
     resolve_layout,
 )
@@ -86,9 +88,7 @@ def parse_step_size(value: str | int) -> str | int:
 def _open(path: Path) -> Any:
     import uproot
 
-    if not path.is_file():
-        msg = f"input file '{path}' does not exist"
-        raise InputError(msg)
+    check_root_file(path, "input file")
     try:
         return uproot.open(path)
     except Exception as exc:
@@ -137,6 +137,7 @@ def _inspect(p: Path, f: Any, mc: Mapping[str, Any]) -> tuple[Layout, InputInfo]
     keys = {k.split(";")[0] for k in f.keys()}
     overrides, tree_name = mc.get("branches") or {}, mc.get("tree")
     if mc["layout"] == "auto":
+        check_override_keys(overrides)
         layout = detect_layout(f, overrides, tree_name)
         if layout is None:
             _raise_undetected(p, f, keys, overrides, tree_name)
@@ -175,6 +176,8 @@ def _raise_undetected(
         try:
             layout = resolve_layout(name, overrides, tree)
         except ConfigError:
+            unused = sorted(set(overrides) - set(PRESETS[name].branches))
+            reasons.append(f"{name}: mc.branches key(s) {unused} not in this layout")
             continue
         if layout.tree not in keys:
             reasons.append(f"{name}: no tree '{layout.tree}'")

@@ -42,6 +42,7 @@ __all__ = [
     "PRESETS",
     "Layout",
     "branch_names",
+    "check_override_keys",
     "detect_layout",
     "resolve_layout",
 ]
@@ -153,6 +154,21 @@ def resolve_layout(
             raise ConfigError(msg)
         branches[key] = value
     return Layout(name, tree or base.tree, branches)
+
+
+def check_override_keys(overrides: Mapping[str, str] | None) -> None:
+    """Refuse ``mc.branches`` keys that no preset uses (``mc.layout: auto``), naming the valid ones.
+
+    Raises ``ConfigError`` naming the first unknown key, e.g. ``mc.branches.Muon.ptt``.
+    """
+    valid = sorted({k for layout in PRESETS.values() for k in layout.branches})
+    for key in overrides or {}:
+        if key not in valid:
+            msg = (
+                f"config key 'mc.branches.{key}': no layout has a key '{key}'; "
+                f"valid keys: {valid}"
+            )
+            raise ConfigError(msg)
 
 
 def branch_names(tree: Any) -> set[str]:

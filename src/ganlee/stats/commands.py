@@ -61,12 +61,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _aggregate(args: argparse.Namespace) -> int:
+    from ganlee.chunks import resolve_chunk_paths
     from ganlee.config import load_config
+    from ganlee.io import write_json
     from ganlee.stats import lee
 
     cfg = load_config(args.config)
     t0 = time.perf_counter()
-    paths, from_dir = lee.resolve_chunk_paths(args.chunks)
+    paths, from_dir = resolve_chunk_paths(args.chunks)
     res = lee.aggregate(
         paths,
         cfg,
@@ -75,7 +77,7 @@ def _aggregate(args: argparse.Namespace) -> int:
         skip_beyond=from_dir,
         progress=not args.quiet,
     )
-    lee.write_summary(args.summary, res.summary)
+    write_json(args.summary, res.summary)
     lee.write_zmax_csv(args.zmax, res)
     lee.save_hist(args.hist, res.hist)
     s = res.summary
@@ -111,7 +113,7 @@ def _aggregate(args: argparse.Namespace) -> int:
 
 def _plots(args: argparse.Namespace) -> int:
     from ganlee.config import load_config
-    from ganlee.plots import lee_plots
+    from ganlee.stats.plots import lee_plots
 
     cfg = load_config(args.config)
     written = lee_plots(

@@ -62,14 +62,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ganlee.io import CHUNK_KEYS, OBSERVED_KEYS, InputError, atomic_path
+from ganlee.chunks import Chunk, read_chunk
+from ganlee.io import InputError, atomic_path
 from ganlee.progress import Progress
 
 __all__ = [
-    "CHUNK_KEYS",
     "GV_FORM",
-    "OBSERVED_KEYS",
-    "Chunk",
     "LeeAccumulator",
     "LeeResult",
     "aggregate",
@@ -79,13 +77,9 @@ __all__ = [
     "gv_p_global",
     "load_hist",
     "p_local",
-    "read_chunk",
     "read_zmax_csv",
-    "resolve_chunk_paths",
     "save_hist",
     "selection_max_scan",
-    "to_json_safe",
-    "write_summary",
     "write_zmax_csv",
     "z_from_p",
 ]
@@ -293,151 +287,8 @@ def global_significance(
 
 
 # ----------------------------------------------------------------------------------------------
-# Chunk files
+# Aggregation of chunks
 # ----------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Chunk:
-    """One toy chunk (or the observed-data file) as read from its ``.npz``."""
-
-    path: str
-    toy_index: NDArray[np.int64]
-    seed: NDArray[np.int64]
-    z: NDArray[np.float32]
-    z_max: NDArray[np.float64]
-    mass_at_max: NDArray[np.float64]
-    selection_at_max: NDArray[np.float64]
-    n_fits: NDArray[np.int64]
-    n_failed: NDArray[np.int64]
-    masses: NDArray[np.float64]
-    selections: NDArray[np.float64]
-    config_hash: str
-    model_hash: str
-    config_json: str
-    edges: NDArray[np.float64] | None = None
-    counts: NDArray[np.float64] | None = None
-
-    @property
-    def n(self) -> int:
-        return int(self.toy_index.size)
-
-
-def read_chunk(path: str | os.PathLike[str], observed: bool = False) -> Chunk:
-    """Read and check one toy chunk (``observed=False``, keys ``CHUNK_KEYS``) or the observed-data
-    file (``observed=True``, ``OBSERVED_KEYS``: K = 1 plus ``edges`` and ``counts``).
-
-    Raises ``InputError`` naming the file and the missing key or the inconsistent shape.
-    """
-    p = Path(path)
-    kind = "observed file" if observed else "toy chunk"
-    if not p.is_file():
-        msg = f"{kind} '{p}' does not exist"
-        raise InputError(msg)
-    keys = OBSERVED_KEYS if observed else CHUNK_KEYS
-    try:
-        with np.load(p, allow_pickle=False) as f:
-            missing = [k for k in keys if k not in f.files]
-            if missing:
-                msg = f"{kind} '{p}' lacks key(s) {missing} (has {sorted(f.files)})"
-                raise InputError(msg)
-            d = {k: f[k] for k in keys}
-    except InputError:
-        raise
-    except Exception as exc:
-        msg = f"{kind} '{p}' is not a readable .npz file: {exc}"
-        raise InputError(msg) from exc
-
-    def vec(name: str, dtype: Any) -> NDArray[Any]:
-        arr = np.asarray(d[name])
-        if arr.ndim != 1:
-            msg = f"{kind} '{p}': '{name}' must be 1-d, got shape {arr.shape}"
-            raise InputError(msg)
-        return arr.astype(dtype, copy=False)
-
-    chunk = Chunk(
-        path=str(p),
-        toy_index=vec("toy_index", np.int64),
-        seed=vec("seed", np.int64),
-        z=np.asarray(d["z"]),
-        z_max=vec("z_max", np.float64),
-        mass_at_max=vec("mass_at_max", np.float64),
-        selection_at_max=vec("selection_at_max", np.float64),
-        n_fits=vec("n_fits", np.int64),
-        n_failed=vec("n_failed", np.int64),
-        masses=vec("masses", np.float64),
-        selections=vec("selections", np.float64),
-        config_hash=str(d["config_hash"]),
-        model_hash=str(d["model_hash"]),
-        config_json=str(d["config_json"]),
-    )
-    k, s, m = chunk.n, chunk.selections.size, chunk.masses.size
-    if chunk.z.shape != (k, s, m):
-        msg = (
-            f"{kind} '{p}': 'z' has shape {chunk.z.shape}, expected (toys, selections, masses) = "
-            f"({k}, {s}, {m}) from 'toy_index', 'selections' and 'masses'"
-        )
-        raise InputError(msg)
-    for name in ("seed", "z_max", "mass_at_max", "selection_at_max", "n_fits", "n_failed"):
-        if getattr(chunk, name).size != k:
-            msg = f"{kind} '{p}': '{name}' has {getattr(chunk, name).size} entries, 'toy_index' has {k}"
-            raise InputError(msg)
-    if observed:
-        edges = vec("edges", np.float64)
-        counts = np.asarray(d["counts"], dtype=np.float64)
-        if k != 1:
-            msg = f"{kind} '{p}': expected exactly one entry (K=1), got {k}"
-            raise InputError(msg)
-        if counts.shape != (s, edges.size - 1):
-            msg = (
-                f"{kind} '{p}': 'counts' has shape {counts.shape}, expected (selections, bins) = "
-                f"({s}, {edges.size - 1}) from 'selections' and 'edges'"
-            )
-            raise InputError(msg)
-        chunk.edges, chunk.counts = edges, counts
-    return chunk
-
-
-def resolve_chunk_paths(items: Sequence[str | os.PathLike[str]]) -> tuple[list[Path], bool]:
-    """Expand CLI chunk arguments: ``.npz`` files, directories (all non-hidden ``*.npz`` inside,
-    sorted naturally) and text files listing one path per line (``#`` comments allowed).
-
-    Returns the paths and whether any came from a directory (then chunks lying wholly beyond
-    ``toys.n_toys`` are skipped as stale rather than refused).
-    """
-    out: list[Path] = []
-    from_dir = False
-    for item in items:
-        p = Path(item)
-        if p.is_dir():
-            # hidden files are partial writes of ganlee.io.atomic_path: never chunks
-            found = sorted((q for q in p.glob("*.npz") if not q.name.startswith(".")), key=_natural_key)
-            if not found:
-                msg = f"chunk directory '{p}' holds no .npz files"
-                raise InputError(msg)
-            out.extend(found)
-            from_dir = True
-        elif p.suffix == ".npz":
-            out.append(p)
-        elif p.is_file():
-            for line in p.read_text().splitlines():
-                line = line.split("#", 1)[0].strip()
-                if line:
-                    q = Path(line)
-                    out.append(q if q.is_absolute() else (p.parent / q if not q.exists() else q))
-        else:
-            msg = f"chunk argument '{p}' is neither a .npz file, a directory nor a list file"
-            raise InputError(msg)
-    if not out:
-        msg = "no toy chunk files given"
-        raise InputError(msg)
-    return out, from_dir
-
-
-def _natural_key(p: Path) -> tuple[Any, ...]:
-    import re
-
-    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name))
 
 
 def _ranges(idx: NDArray[np.int64]) -> list[tuple[int, int]]:
@@ -896,31 +747,6 @@ def aggregate(
 # ----------------------------------------------------------------------------------------------
 # Outputs
 # ----------------------------------------------------------------------------------------------
-
-
-def to_json_safe(obj: Any) -> Any:
-    """Recursively convert numpy types to Python and non-finite floats to ``None`` (null)."""
-    if isinstance(obj, dict):
-        return {str(k): to_json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_json_safe(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return to_json_safe(obj.tolist())
-    if isinstance(obj, (np.bool_, bool)):
-        return bool(obj)
-    if isinstance(obj, (np.integer, int)):
-        return int(obj)
-    if isinstance(obj, (np.floating, float)):
-        f = float(obj)
-        return f if math.isfinite(f) else None
-    return obj
-
-
-def write_summary(path: str | os.PathLike[str], summary: dict[str, Any]) -> None:
-    """Atomically write ``summary`` as strict JSON (NaN / inf written as null)."""
-    text = json.dumps(to_json_safe(summary), indent=1, allow_nan=False)
-    with atomic_path(path) as tmp:
-        tmp.write_text(text + "\n")
 
 
 ZMAX_COLUMNS = ("toy_index", "seed", "z_max", "mass_at_max", "selection_at_max", "n_failed")

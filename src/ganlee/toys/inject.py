@@ -87,8 +87,9 @@ class InjectSettings:
     def from_config(cls, cfg: dict[str, Any]) -> InjectSettings:
         """From a validated config: ``toys.inject``, with ``fit.sigma`` and the ``fit`` window.
 
-        Raises ``ConfigError`` naming ``toys.inject.*`` for a mass outside the histogram range,
-        a width <= 0 or an unknown source.
+        Checked only when the injection is on (``n_signal > 0``): raises ``ConfigError`` naming
+        ``toys.inject.*`` for a mass outside the histogram range, a width <= 0 or an unknown
+        source, and naming ``fit.hist_low``/``fit.hist_high`` for an inverted histogram range.
         """
         inj = {
             "n_signal": 0,
@@ -100,11 +101,16 @@ class InjectSettings:
         fit = cfg["fit"]
         lo, hi = float(fit["hist_low"]), float(fit["hist_high"])
         n = int(inj["n_signal"])
+        if n < 0:
+            msg = f"config key 'toys.inject.n_signal' must be >= 0, got {n}"
+            raise ConfigError(msg)
         mass = float(inj["mass"])
         width = float(fit["sigma"] if inj["width"] is None else inj["width"])
         source = str(inj["source"])
-        if n < 0:
-            msg = f"config key 'toys.inject.n_signal' must be >= 0, got {n}"
+        if n == 0:
+            return cls(n_signal=0, mass=mass, width=width, source=source, window=(lo, hi))
+        if not hi > lo:
+            msg = f"config key 'fit.hist_high' ({hi}) must be above 'fit.hist_low' ({lo})"
             raise ConfigError(msg)
         if not (math.isfinite(width) and width > 0):
             msg = f"config key 'toys.inject.width' must be a number > 0 or null, got {width}"
