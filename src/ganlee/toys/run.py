@@ -152,6 +152,14 @@ class ToyEngine:
         a = self.source.draw(role1, n1, derive_seed(self.settings.seed, *key, "sample1"))
         return a, draw_sample2(key)
 
+    def draw_background_pair(self, key: Key) -> tuple[torch.Tensor, torch.Tensor]:
+        """Samples 1 and 2 of ``key`` as a toy draws them, without injected events."""
+        seed = self.settings.seed
+        return self._draw_pair(
+            key, lambda k: self.source.draw("sample2", self.n2, derive_seed(seed, *k, "sample2")),
+            self.n1,
+        )
+
     def _draw_sample2(self, key: Key) -> torch.Tensor:
         b = self.source.draw("sample2", self.n2, derive_seed(self.settings.seed, *key, "sample2"))
         return self._with_signal(key, b)
