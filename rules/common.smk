@@ -69,6 +69,19 @@ def lee_observed_input():
     return ["results/lee/observed.npz"] if config["lee"]["observed"]["enabled"] else []
 
 
+def print_headline():
+    """The run's answer on the console at the end (ganlee.stats.headline), when the LEE exists."""
+    from ganlee.stats.headline import format_headline, headline_from_files
+
+    h = headline_from_files(
+        "results/lee/summary.json",
+        "results/gan/validation.json",
+        "results/fit/background.json",
+    )
+    if h is not None:
+        print(format_headline(h))
+
+
 def final_outputs():
     return [
         "results/mc/features.root",
