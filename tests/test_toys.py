@@ -9,25 +9,22 @@ import math
 import numpy as np
 import pytest
 import torch
-
 from compare import assert_same_z
+from toy_helpers import train_tiny_gan
+
+from ganlee.chunks import CHUNK_KEYS, FORMAT_KEY
 from ganlee.cli import main
 from ganlee.config import ConfigError, config_hash, load_config
 from ganlee.features import FEATURE_NAMES
 from ganlee.gan.preprocess import synthetic_events
 from ganlee.io import InputError, write_features
 from ganlee.seeds import derive_seed
+from ganlee.stats.fit import FitSpec
 from ganlee.toys.classifier import hash_permutation
-from ganlee.toys.run import (
-    CHUNK_KEYS,
-    ToyEngine,
-    batched_histogram,
-    kfold_split,
-    selection_sizes,
-    toy_config,
-)
+from ganlee.toys.run import ToyEngine
+from ganlee.toys.settings import selection_sizes, toy_config
 from ganlee.toys.sources import BootstrapSource, make_source
-from toy_helpers import train_tiny_gan
+from ganlee.toys.tensor_ops import kfold_split, selection_histograms
 
 torch.set_num_threads(1)
 CPU = torch.device("cpu")
@@ -176,13 +173,15 @@ def test_selection_sizes_round_half_up_and_refuse_bad_fractions():
         selection_sizes([1.5], 300)
 
 
-def test_batched_histogram_matches_numpy():
+def test_selection_histograms_match_numpy():
     rng = np.random.default_rng(1)
     edges = np.linspace(130.0, 170.0, 41)
     values = rng.uniform(125.0, 175.0, size=(3, 200))
     values[0, :5] = [130.0, 170.0, 150.0, 129.999, 170.001]  # edges and just outside
     sizes = np.array([50, 5, 200])  # unsorted on purpose
-    got = batched_histogram(torch.as_tensor(values), sizes, edges).numpy()
+    spec = FitSpec.from_config({"fit": {}})
+    np.testing.assert_array_equal(spec.edges, edges)
+    got = selection_histograms(spec, torch.as_tensor(values), sizes).numpy()
     for t in range(3):
         for s, n in enumerate(sizes):
             want, _ = np.histogram(values[t, :n], bins=edges)
@@ -222,7 +221,7 @@ def test_chunk_file_contract(features, tmp_path, capsys):
     )
     assert rc == 0
     with np.load(out, allow_pickle=False) as d:
-        assert sorted(d.files) == sorted(CHUNK_KEYS)
+        assert sorted(d.files) == sorted((FORMAT_KEY, *CHUNK_KEYS))
         K, S, M = 3, 3, 31
         dtypes = {
             "toy_index": np.int64,
@@ -305,7 +304,7 @@ def test_observe_file(features, mc, tmp_path):
     )
     assert rc == 0
     with np.load(out, allow_pickle=False) as d:
-        assert sorted(d.files) == sorted((*CHUNK_KEYS, "edges", "counts"))
+        assert sorted(d.files) == sorted((FORMAT_KEY, *CHUNK_KEYS, "edges", "counts"))
         assert d["toy_index"].tolist() == [-1]
         assert d["z"].shape == (1, 3, 31)
         np.testing.assert_array_equal(d["edges"], np.arange(130.0, 170.5, 1.0))

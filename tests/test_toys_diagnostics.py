@@ -12,22 +12,15 @@ import torch
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 
+from ganlee.chunks import CHUNK_KEYS, DIAGNOSTIC_KEYS, read_chunk, write_chunk
 from ganlee.config import config_hash, load_config
 from ganlee.features import FEATURE_NAMES
 from ganlee.gan.preprocess import synthetic_events
 from ganlee.io import write_features
-from ganlee.stats.lee import read_chunk
-from ganlee.toys.run import (
-    CHUNK_KEYS,
-    DIAGNOSTIC_KEYS,
-    ToyEngine,
-    pearson_rows,
-    roc_auc,
-    selection_sizes,
-    toy_config,
-    write_results,
-)
+from ganlee.toys.run import ToyEngine
+from ganlee.toys.settings import selection_sizes, toy_config
 from ganlee.toys.sources import make_source
+from ganlee.toys.tensor_ops import pearson_rows, roc_auc
 
 torch.set_num_threads(1)
 CPU = torch.device("cpu")
@@ -212,7 +205,7 @@ def test_defaults_add_nothing_and_diagnostics_change_no_z(mc, tmp_path):
     assert str(plain["config_hash"]) == config_hash(toy_config(_cfg()))
     # and the LEE stage still reads a diagnostics chunk
     out = tmp_path / "chunk.npz"
-    write_results(out, diag)
+    write_chunk(out, diag)
     assert read_chunk(out).n == 3
 
 
@@ -230,5 +223,5 @@ def test_observed_file_keeps_its_counts_and_adds_diagnostics(mc, tmp_path):
     assert diag["auc"].shape == (1,)
     assert diag["response_mllg_corr"].shape == (1,)
     out = tmp_path / "observed.npz"
-    write_results(out, diag)
+    write_chunk(out, diag, observed=True)
     assert read_chunk(out, observed=True).counts.shape == (3, 40)

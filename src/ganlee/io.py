@@ -20,35 +20,14 @@ import numpy as np
 from ganlee.features import FEATURE_NAMES
 
 __all__ = [
-    "CHUNK_KEYS",
-    "OBSERVED_KEYS",
     "InputError",
     "atomic_path",
     "check_root_file",
+    "json_safe",
     "read_features",
     "write_features",
     "write_json",
 ]
-
-
-#: Keys of a toy chunk file (``results/toys/chunk_{c}.npz``), in the order ``ganlee toys`` writes
-#: them and ``ganlee lee-aggregate`` reads them; the observed-data file adds ``edges``, ``counts``.
-CHUNK_KEYS: tuple[str, ...] = (
-    "toy_index",
-    "seed",
-    "z",
-    "z_max",
-    "mass_at_max",
-    "selection_at_max",
-    "n_fits",
-    "n_failed",
-    "masses",
-    "selections",
-    "config_hash",
-    "model_hash",
-    "config_json",
-)
-OBSERVED_KEYS: tuple[str, ...] = (*CHUNK_KEYS, "edges", "counts")
 
 
 class InputError(RuntimeError):
@@ -77,21 +56,39 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+def json_safe(obj: Any) -> Any:
+    """``obj`` with numpy scalars and arrays as Python values, tuples as lists, mapping keys as
+    strings and every non-finite float (NaN, +-inf) as ``None``.
+
+    This is the project's one NaN policy for JSON (docs/design.md, "File contracts between
+    rules"): a value that is not a number is written as ``null``, so every JSON output is strict
+    (RFC 8259) and readable by any parser; readers turn ``null`` back into NaN where they need
+    arrays (``ganlee.plotstyle.json_array``).
+    """
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return json_safe(obj.tolist())
+    if isinstance(obj, bool | np.bool_):
+        return bool(obj)
+    if isinstance(obj, int | np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        f = float(obj)
+        return f if np.isfinite(f) else None
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
-    """Atomically write ``obj`` as indented JSON (NaN/inf written as null-safe strings by caller)."""
+    """Atomically write ``obj`` as indented strict JSON, non-finite floats as ``null``
+    (``json_safe``); a value JSON cannot hold raises ``TypeError``."""
+    text = json.dumps(json_safe(obj), indent=1, allow_nan=False)
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    msg = f"not JSON serialisable: {type(o).__name__}"
-    raise TypeError(msg)
+        tmp.write_text(text + "\n")
 
 
 def write_features(path: str | os.PathLike[str], data: dict[str, np.ndarray], tree: str = "events") -> None:

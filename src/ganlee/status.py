@@ -80,9 +80,10 @@ def _read_log(path: Path) -> dict[str, Any]:
 
 
 def _chunk_toys(path: Path) -> np.ndarray | None:
+    from ganlee.chunks import read_toy_index
+
     try:
-        with np.load(path, allow_pickle=False) as f:
-            return np.asarray(f["toy_index"])
+        return read_toy_index(path)
     except Exception:
         return None
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import math
 import shutil
 import sys
 import tempfile
@@ -86,17 +85,6 @@ def read_history(path: str | Path) -> list[dict[str, float]]:
         except (TypeError, ValueError) as exc:
             msg = f"history file '{p}' has a non-numeric entry: {exc}"
             raise InputError(msg) from exc
-
-
-def _clean(obj: Any) -> Any:
-    """NaN/inf -> None so that the JSON is standard."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    return obj
 
 
 def run_validation(
@@ -183,7 +171,7 @@ def run_validation(
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp)
-    write_json(out, _clean(result))
+    write_json(out, result)
     pf = metrics["per_feature"]
     worst = max(pf, key=lambda k: pf[k]["ks"])
     print(

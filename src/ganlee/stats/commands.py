@@ -92,13 +92,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _aggregate(args: argparse.Namespace) -> int:
+    from ganlee.chunks import resolve_chunk_paths
     from ganlee.config import load_config
+    from ganlee.io import json_safe, write_json
     from ganlee.stats import lee
     from ganlee.stats.headline import format_headline, headline, read_optional_json
 
     cfg = load_config(args.config)
     t0 = time.perf_counter()
-    paths, from_dir = lee.resolve_chunk_paths(args.chunks)
+    paths, from_dir = resolve_chunk_paths(args.chunks)
     res = lee.aggregate(
         paths,
         cfg,
@@ -109,14 +111,14 @@ def _aggregate(args: argparse.Namespace) -> int:
         partial=args.partial,
     )
     if args.summary:
-        lee.write_summary(args.summary, res.summary)
+        write_json(args.summary, res.summary)
     if args.zmax:
         lee.write_zmax_csv(args.zmax, res)
     if args.hist:
         lee.save_hist(args.hist, res.hist)
     _print_table(res.summary, time.perf_counter() - t0)
     h = headline(
-        lee.to_json_safe(res.summary),
+        json_safe(res.summary),
         read_optional_json(args.validation),
         read_optional_json(args.background),
     )
@@ -161,7 +163,7 @@ def _print_table(s: dict[str, Any], seconds: float) -> None:
 
 def _plots(args: argparse.Namespace) -> int:
     from ganlee.config import load_config
-    from ganlee.plots import lee_plots
+    from ganlee.stats.plots import lee_plots
 
     cfg = load_config(args.config)
     written = lee_plots(

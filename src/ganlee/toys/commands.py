@@ -93,11 +93,11 @@ def _engine(args: argparse.Namespace) -> Any:
 
 
 def _toys(args: argparse.Namespace) -> int:
-    from ganlee.toys.run import write_results
+    from ganlee.chunks import write_chunk
 
     engine = _engine(args)
     result = engine.run_toys(args.first, args.count)
-    write_results(args.out, result)
+    write_chunk(args.out, result)
     print(f"[toys] wrote {args.out}", file=sys.stderr)
     return 0
 
@@ -146,7 +146,7 @@ def format_options(engine: Any, result: dict[str, Any], k: int = 0) -> list[str]
 
 
 def _toy(args: argparse.Namespace) -> int:
-    from ganlee.toys.run import write_results
+    from ganlee.chunks import write_chunk
 
     engine = _engine(args)
     result = engine.run_toys(args.index, 1)
@@ -158,18 +158,18 @@ def _toy(args: argparse.Namespace) -> int:
     for line in format_options(engine, result):
         print(line)
     if args.out:
-        write_results(args.out, result)
+        write_chunk(args.out, result)
     return 0
 
 
 def _observe(args: argparse.Namespace) -> int:
+    from ganlee.chunks import write_chunk
     from ganlee.io import read_features
-    from ganlee.toys.run import write_results
 
     engine = _engine(args)
     data = read_features(args.data)
     result = engine.run_observed(data)
-    write_results(args.out, result)
+    write_chunk(args.out, result, observed=True)
     print(format_z_table(result), file=sys.stderr)
     print(f"[observe] wrote {args.out}", file=sys.stderr)
     return 0
