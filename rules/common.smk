@@ -246,11 +246,20 @@ def validation_lee_cfg(wildcards):
 
 
 def _validation_mc_jobs(sample):
+    """Jobs of an independent MC sample; its job indices must not reach the next sample's."""
     v = config["validation"]
     if sample == "pool":
         jobs = v["closure"]["pool_jobs"]
-        return jobs if jobs is not None else 3 * config["mc"]["generate"]["n_jobs"]
-    return v["amplification"]["reference_jobs"]
+        jobs = jobs if jobs is not None else 3 * config["mc"]["generate"]["n_jobs"]
+    else:
+        jobs = v["amplification"]["reference_jobs"]
+    gap = VALIDATION_MC_INDEX["pool"] - VALIDATION_MC_INDEX["reference"]
+    if max(jobs, config["mc"]["generate"]["n_jobs"]) > gap:
+        raise ValueError(
+            f"more than {gap} mc-generate jobs in one sample: the job indices (seeds) of the "
+            "training MC, validation reference and pool would overlap"
+        )
+    return jobs
 
 
 def validation_reference_files(wildcards):
