@@ -9,6 +9,7 @@ configfile: "config/config.yaml"
 include: "rules/common.smk"
 include: "rules/mc.smk"
 include: "rules/gan.smk"
+include: "rules/fit.smk"
 include: "rules/toys.smk"
 include: "rules/lee.smk"
 

@@ -3,6 +3,7 @@ rule lee_observed:
         model="results/gan/model.pt",
         features="results/mc/features.root",
         data=observed_features(),
+        background="results/fit/background.json",
     output:
         "results/lee/observed.npz",
     log:
@@ -16,13 +17,15 @@ rule lee_observed:
         cfg=cfg_json("toys", "fit", drop=["toys.n_toys"]),
     shell:
         "ganlee observe --config {params.cfg:q} --model {input.model} "
-        "--features {input.features} --data {input.data} --out {output} > {log} 2>&1"
+        "--features {input.features} --data {input.data} --background {input.background} "
+        "--out {output} > {log} 2>&1"
 
 
 rule lee_aggregate:
     input:
         chunks=toy_chunk_files(),
         observed=lee_observed_input(),
+        background="results/fit/background.json",
     output:
         summary="results/lee/summary.json",
         zmax="results/lee/zmax.csv",
@@ -36,7 +39,8 @@ rule lee_aggregate:
         chunk_dir=lee_chunk_dir,
         observed=lee_observed_arg,
     shell:
-        "ganlee lee-aggregate --config {params.cfg:q} {params.observed} --summary {output.summary} "
+        "ganlee lee-aggregate --config {params.cfg:q} {params.observed} "
+        "--background {input.background} --summary {output.summary} "
         "--zmax {output.zmax} --hist {output.hist} {params.chunk_dir} > {log} 2>&1"
 
 

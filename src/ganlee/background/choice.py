@@ -25,7 +25,15 @@ from ganlee.stats.fit import FitSpec, background_family, candidates
 from ganlee.stats.fit.spurious import choose
 from ganlee.toys.sources import file_hash
 
-__all__ = ["FORMAT", "Choice", "fixed_choice", "read_choice", "run_choice", "write_choice"]
+__all__ = [
+    "FORMAT",
+    "Choice",
+    "choice_summary",
+    "fixed_choice",
+    "read_choice",
+    "run_choice",
+    "write_choice",
+]
 
 FORMAT = "ganlee-background-choice"
 VERSION = 1
@@ -51,13 +59,14 @@ class Choice:
 
 def fixed_choice(spec: FitSpec, n_selections: int) -> Choice:
     """``fit.background`` for every selection (no choice file)."""
-    return Choice([spec.background] * n_selections, f"fit.background:{spec.background}",
-                  "config fit.background")
+    return Choice(
+        [spec.background] * n_selections,
+        f"fit.background:{spec.background}",
+        "config fit.background",
+    )
 
 
-def run_choice(
-    cfg: dict[str, Any], templates: Any, labels: Sequence[str]
-) -> dict[str, Any]:
+def run_choice(cfg: dict[str, Any], templates: Any, labels: Sequence[str]) -> dict[str, Any]:
     """The spurious-signal table and choice of ``templates`` (``ganlee.background.templates``)
     with the ``fit.spurious`` settings of ``cfg``: the content of the choice file."""
     spur = cfg["fit"]["spurious"]
@@ -68,10 +77,18 @@ def run_choice(
         for s in range(len(labels))
     ]
     res = choose(
-        templates.generator, templates.n_toy, spec, models,
-        criterion=spur["criterion"], max_ratio=float(spur["max_ratio"]),
-        penalty=float(spur["penalty"]), relax=float(spur["relax"]), on_fail=spur["on_fail"],
-        labels=labels, backend=spec.backend, second=second,
+        templates.generator,
+        templates.n_toy,
+        spec,
+        models,
+        criterion=spur["criterion"],
+        max_ratio=float(spur["max_ratio"]),
+        penalty=float(spur["penalty"]),
+        relax=float(spur["relax"]),
+        on_fail=spur["on_fail"],
+        labels=labels,
+        backend=spec.backend,
+        second=second,
     )
     for sel in res["selections"]:
         for row in sel["rows"]:
@@ -85,7 +102,9 @@ def run_choice(
         "version": VERSION,
         "selections": [float(f) for f in cfg["toys"]["selections"]],
         "models": res["choice"],
-        "passed": [sel["passed"] for sel in res["selections"]],
+        "passed": all(sel["passed"] for sel in res["selections"]),
+        "message": _message(labels, res),
+        "passed_per_selection": [sel["passed"] for sel in res["selections"]],
         "warnings": res["warnings"],
         "settings": dict(spur),
         "candidates": models,
@@ -101,12 +120,20 @@ def run_choice(
     }
 
 
+def _message(labels: Sequence[str], res: dict[str, Any]) -> str:
+    """One line: the model of each selection, and the failures."""
+    parts = [f"{lab}: {sel['chosen']}" for lab, sel in zip(labels, res["selections"], strict=True)]
+    failed = [lab for lab, sel in zip(labels, res["selections"], strict=True) if not sel["passed"]]
+    tail = f"; NO candidate passes for {', '.join(failed)}" if failed else "; all pass"
+    return ", ".join(parts) + tail
+
+
 def write_choice(path: str | os.PathLike[str], content: dict[str, Any]) -> None:
     """Atomically write the choice file (strict JSON, non-finite numbers as null)."""
     write_json(path, content)
 
 
-def read_choice(path: str | os.PathLike[str], selections: Sequence[float]) -> Choice:
+def read_choice(path: str | os.PathLike[str], selections: Sequence[float] | np.ndarray) -> Choice:
     """Read and check a choice file against the toys' ``selections``; ``InputError`` naming the
     file when it is not one, is of another version, or was made for other selections."""
     p = Path(path)
@@ -125,8 +152,10 @@ def read_choice(path: str | os.PathLike[str], selections: Sequence[float]) -> Ch
     sel = np.asarray(d.get("selections", []), dtype=np.float64)
     want = np.asarray(selections, dtype=np.float64)
     if sel.shape != want.shape or not np.allclose(sel, want, rtol=0, atol=1e-12):
-        msg = (f"{where} was made for selections {sel.tolist()}, the toys use {want.tolist()} "
-               "(toys.selections changed: rerun ganlee fit-model)")
+        msg = (
+            f"{where} was made for selections {sel.tolist()}, the toys use {want.tolist()} "
+            "(toys.selections changed: rerun ganlee fit-model)"
+        )
         raise InputError(msg)
     models = [str(m) for m in d.get("models", [])]
     if len(models) != want.size:
@@ -144,3 +173,30 @@ def max_ratio_of(row: dict[str, Any]) -> float:
     """``max_abs_ratio`` of a table row as a float (null in JSON: inf)."""
     v = row.get("max_abs_ratio")
     return math.inf if v is None else float(v)
+
+
+def choice_summary(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The short form of a choice file for the LEE summary: settings, and per selection the
+    model, whether it passed, its largest ratio and where, the toy and template sizes."""
+    d = json.loads(Path(path).read_text())
+    rows = []
+    for frac, sel in zip(d["selections"], d["table"], strict=True):
+        chosen = {r["model"]: r for r in sel["rows"]}[sel["chosen"]]
+        rows.append(
+            {
+                "selection": frac,
+                "model": sel["chosen"],
+                "passed": sel["passed"],
+                "max_abs_ratio": max_ratio_of(chosen),
+                "mass_at_max": chosen["mass_at_max"],
+                "n_toy": sel["n_toy"],
+                "n_template": sel["n_template"],
+            }
+        )
+    return {
+        "file": str(path),
+        "criterion": d["settings"]["criterion"],
+        "max_ratio": d["settings"]["max_ratio"],
+        "on_fail": d["settings"]["on_fail"],
+        "selections": rows,
+    }

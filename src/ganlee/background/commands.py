@@ -11,7 +11,7 @@ from ganlee.config import add_config_argument
 __all__ = ["register"]
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "fit-model",
         help="spurious-signal test and choice of the background model per selection "

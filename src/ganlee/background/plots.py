@@ -38,14 +38,24 @@ def spurious_plots(content: dict[str, Any], outdir: str | os.PathLike[str]) -> l
         for i, row in enumerate(sel["rows"]):
             chosen = row["model"] == sel["chosen"]
             ax.plot(
-                masses, json_array(row["ratio"]), color=cmap(i / max(len(models) - 1, 1)),
-                lw=2.5 if chosen else 1.0, alpha=1.0 if chosen else 0.6,
+                masses,
+                json_array(row["ratio"]),
+                color=cmap(i / max(len(models) - 1, 1)),
+                lw=2.5 if chosen else 1.0,
+                alpha=1.0 if chosen else 0.6,
                 label=row["model"] + (" (chosen)" if chosen else ""),
             )
         frac = content["selections"][k]
         status = "" if sel["passed"] else ", none passes"
-        ax.text(0.03, 0.95, f"{selection_label(frac)}: {sel['n_toy']:.0f} events/toy{status}",
-                transform=ax.transAxes, ha="left", va="top", fontsize=12)
+        ax.text(
+            0.03,
+            0.95,
+            f"{selection_label(frac)}: {sel['n_toy']:.0f} events/toy{status}",
+            transform=ax.transAxes,
+            ha="left",
+            va="top",
+            fontsize=12,
+        )
         ax.set_xlabel(r"$m_{\ell\ell\gamma}$ [GeV]")
         ax.set_ylabel(r"$S_{\rm spur} / \sigma_{\rm stat}$")
         finite = np.concatenate([np.abs(json_array(r["ratio"])) for r in sel["rows"]])

@@ -109,7 +109,11 @@ def build_templates(
     for p in range(pilot_toys):
         models, mean, std = _pilot(engine, p)
         thresholds = None
-        blocks: Iterable[torch.Tensor] = _blocks(engine, p, per_pilot) if is_gan else [mc_t]
+        if is_gan:
+            blocks: Iterable[torch.Tensor] = _blocks(engine, p, per_pilot)
+        else:
+            assert mc_t is not None
+            blocks = [mc_t]
         for ev in blocks:
             lg = _logits(models, (ev[:, fi] - mean) / std, engine.dtype)
             if thresholds is None:
@@ -119,8 +123,9 @@ def build_templates(
         if mc_t is not None and mc_hist is not None and thresholds is not None:
             lg = _logits(models, (mc_t[:, fi] - mean) / std, engine.dtype)
             mc_hist += _select_hist(spec, lg, mc_t[:, m_idx], thresholds)
-        print(f"[fit-model] pilot {p + 1}/{pilot_toys}: {n_scored} template events scored",
-              file=out)
+        print(
+            f"[fit-model] pilot {p + 1}/{pilot_toys}: {n_scored} template events scored", file=out
+        )
     n_toy = np.asarray(engine.sizes, dtype=np.float64)
     mc_ok = np.zeros(n_sel, dtype=bool)
     if mc_hist is not None:

@@ -146,7 +146,8 @@ def choose(
     out: dict[str, Any] = {"choice": [], "selections": [], "warnings": []}
     for s, (tmpl, n) in enumerate(zip(templates, n_toy, strict=True)):
         noise = math.sqrt(float(n) / float(tmpl.sum()))
-        rows = _rows(tmpl, float(n), spec, models, backend, second[s])
+        other = second[s]
+        rows = _rows(tmpl, float(n), spec, models, backend, other)
         passing = [r for r in rows if _passes(r, max_ratio, relax, noise)]
         best = min(rows, key=lambda r: r["max_abs_ratio"])
         if criterion == "penalised":
@@ -168,7 +169,7 @@ def choose(
                 "label": labels[s],
                 "n_toy": float(n),
                 "n_template": float(tmpl.sum()),
-                "n_second_template": None if second[s] is None else float(second[s].sum()),
+                "n_second_template": None if other is None else float(other.sum()),
                 "template_noise": noise,
                 "chosen": pick["model"],
                 "passed": bool(passing),
