@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 from compare import assert_same_z
+from synthetic import synthetic_events
 from toy_helpers import train_tiny_gan
 
 from ganlee.chunks import CHUNK_KEYS, FORMAT_KEY
 from ganlee.cli import main
 from ganlee.config import ConfigError, config_hash, load_config
 from ganlee.features import FEATURE_NAMES
-from ganlee.gan.preprocess import synthetic_events
 from ganlee.io import InputError, write_features
 from ganlee.seeds import derive_seed
 from ganlee.stats.fit import FitSpec
