@@ -1,9 +1,10 @@
 rule validation_reference_generate:
     output:
-        "results/validation/reference/generated_{j}.root",
+        "results/validation/{sample}/generated_{j}.root",
     log:
-        "logs/validation/reference_generate_{j}.log",
+        "logs/validation/{sample}_generate_{j}.log",
     wildcard_constraints:
+        sample="reference|pool",
         j=r"\d+",
     conda:
         "../envs/hep-io.yaml"
@@ -18,12 +19,14 @@ rule validation_reference_generate:
 
 rule validation_reference_convert:
     input:
-        validation_reference_files(),
+        validation_reference_files,
     output:
-        features="results/validation/reference/features.root",
-        provenance="results/validation/reference/features.json",
+        features="results/validation/{sample}/features.root",
+        provenance="results/validation/{sample}/features.json",
     log:
-        "logs/validation/reference_convert.log",
+        "logs/validation/{sample}_convert.log",
+    wildcard_constraints:
+        sample="reference|pool",
     conda:
         "../envs/hep-io.yaml"
     params:
@@ -68,13 +71,13 @@ rule validation_toys_chunk:
     conda:
         "../envs/torch.yaml"
     resources:
-        runtime=validation_toys_runtime,
-        mem_mb=validation_toys_mem_mb,
+        runtime=toys_chunk_runtime,
+        mem_mb=toys_chunk_mem_mb,
     params:
         cfg=validation_toys_cfg,
         model=validation_model_arg,
-        first=validation_chunk_first,
-        n=validation_chunk_count,
+        first=chunk_first,
+        n=chunk_count,
     shell:
         "ganlee toys --config {params.cfg:q} {params.model} --features {input.features} "
         "--first {params.first} --count {params.n} --out {output} > {log} 2>&1"
@@ -212,4 +215,61 @@ rule validation_plots:
         outdir=lee_plot_dir,
     shell:
         "ganlee validation-plots --config {params.cfg:q} --summary {input} "
+        "--outdir {params.outdir} > {log} 2>&1"
+
+
+rule validation_closure:
+    input:
+        unpack(validation_closure_inputs),
+    output:
+        "results/validation/closure.json",
+    log:
+        "logs/validation/closure.log",
+    conda:
+        "../envs/torch.yaml"
+    params:
+        cfg=cfg_json("validation", "toys", "fit", "lee"),
+        studies=validation_closure_args,
+    shell:
+        "ganlee validation-closure --config {params.cfg:q} {params.studies} --out {output} "
+        "> {log} 2>&1"
+
+
+rule validation_closure_plots:
+    input:
+        "results/validation/closure.json",
+    output:
+        closure_pdf=report(
+            "results/validation/plots/closure.pdf",
+            caption="../report/validation_closure.rst",
+            category="Validation",
+            subcategory="PDF",
+        ),
+        closure_png=report(
+            "results/validation/plots/closure.png",
+            caption="../report/validation_closure.rst",
+            category="Validation",
+            subcategory="PNG",
+        ),
+        selections_pdf=report(
+            "results/validation/plots/closure_selections.pdf",
+            caption="../report/validation_closure_selections.rst",
+            category="Validation",
+            subcategory="PDF",
+        ),
+        selections_png=report(
+            "results/validation/plots/closure_selections.png",
+            caption="../report/validation_closure_selections.rst",
+            category="Validation",
+            subcategory="PNG",
+        ),
+    log:
+        "logs/validation/closure_plots.log",
+    conda:
+        "../envs/torch.yaml"
+    params:
+        cfg=cfg_json("validation"),
+        outdir=lee_plot_dir,
+    shell:
+        "ganlee validation-closure-plots --config {params.cfg:q} --closure {input} "
         "--outdir {params.outdir} > {log} 2>&1"

@@ -1,6 +1,6 @@
 """Look-elsewhere effect: toy chunks -> global p-values, trials factors and Gross-Vitells.
 
-Definitions (DESIGN.md, "LEE"):
+Definitions (docs/design.md, "LEE"):
 
 * ``p_local(Z) = 1 - Phi(Z)``: one-sided local p-value. At fixed mass, with the signal yield
   constrained to ``n1 >= 0``, ``q = Z^2`` follows half a chi-square with one degree of freedom
@@ -94,6 +94,13 @@ GV_FORM = (
     "when selections are partly correlated)"
 )
 
+GV_BOUNDS = (
+    "Gross-Vitells p-values are clipped to [0, 1]. The per-scan formula and the union over "
+    "selections are upper bounds on p_global (p_global_is: upper_bound; their z_global a lower "
+    "bound); the selection-maximised scan ('scan') is an approximation. 'clipped': the formula "
+    "exceeded 1 there (p_global_unclipped)."
+)
+
 #: Z levels at which upcrossings are always counted (besides Z0), to check the exp(-c/2) scaling.
 DIAGNOSTIC_Z_LEVELS: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
 
@@ -175,31 +182,53 @@ def selection_max_scan(z: ArrayLike) -> NDArray[np.float64]:
 
 
 def gv_p_global(
-    z: ArrayLike, n_mean: float, z0: float, n_err: float = 0.0, n_local: int = 1
+    z: ArrayLike,
+    n_mean: float,
+    z0: float,
+    n_err: float = 0.0,
+    n_local: int = 1,
+    clip: bool = True,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Gross-Vitells global p-value and its uncertainty at local significance ``z``.
 
     ``p = n_local P(chi2_1 > c)/2 + n_mean exp(-(c - c0)/2)``, ``c = z^2``, ``c0 = z0^2``;
     ``sigma_p = n_err exp(-(c - c0)/2)`` (arXiv:1005.1891, see the module docstring).
     ``n_local`` > 1 is the union over that many scans (``n_mean`` then their summed upcrossings).
-    Meaningful for ``z >= z0``; ``p`` is not clipped (it exceeds 1 at low ``z``).
+    Meaningful for ``z >= z0``. The formula is an upper bound on ``P(max q > c)`` that exceeds
+    1 at low ``z``; ``clip`` (default) returns ``min(p, 1)``, a probability.
     """
     zz = np.asarray(z, dtype=np.float64)
     c = zz * zz
     c0 = float(z0) ** 2
     factor = np.exp(-(c - c0) / 2.0)
-    return n_local * p_local(zz) + n_mean * factor, n_err * factor
+    p = n_local * p_local(zz) + n_mean * factor
+    if clip:
+        p = np.minimum(p, 1.0)
+    return p, n_err * factor
 
 
-def _gv_block(z_local: float, gv: dict[str, Any], pl: float, toys: dict[str, Any] | None) -> dict[str, Any]:
-    p_gv, s_gv = gv_p_global(z_local, gv["n_mean"], gv["z0"], gv["n_err"], gv.get("n_local", 1))
-    p_gv, s_gv = float(p_gv), float(s_gv)
+def _gv_block(
+    z_local: float, gv: dict[str, Any], pl: float, toys: dict[str, Any] | None,
+    bound: bool = True,
+) -> dict[str, Any]:
+    """Gross-Vitells numbers at ``z_local``; ``bound``: the formula is an upper bound on the
+    global p-value there (the union over selections and the per-scan formula are; the
+    selection-maximised scan is an approximation), so ``Z`` is a lower bound."""
+    p_arr, s_arr = gv_p_global(
+        z_local, gv["n_mean"], gv["z0"], gv["n_err"], gv.get("n_local", 1), clip=False
+    )
+    p_raw, s_gv = float(p_arr), float(s_arr)
+    p_gv = p_raw if p_raw < 1.0 else 1.0
     out: dict[str, Any] = {
         "valid": z_local >= gv["z0"],
         "p_global": p_gv,
         "p_global_err": s_gv,
+        "p_global_is": "upper_bound" if bound else "approximation",
+        "clipped": p_raw > 1.0,
+        "p_global_unclipped": p_raw,
         "z_global": float(z_from_p(p_gv)),
-        "z_global_lo": float(z_from_p(p_gv + s_gv)),
+        "z_global_is": "lower_bound" if bound else "approximation",
+        "z_global_lo": float(z_from_p(min(p_gv + s_gv, 1.0))),
         "z_global_hi": float(z_from_p(max(p_gv - s_gv, 0.0))),
         "trials_factor": p_gv / pl,
         "trials_factor_err": s_gv / pl,
@@ -253,7 +282,7 @@ def global_significance(
         }
     out["gross_vitells"] = _gv_block(z_local, gv, pl, out.get("toys"))
     if gv_scan is not None:
-        out["gross_vitells_scan"] = _gv_block(z_local, gv_scan, pl, out.get("toys"))
+        out["gross_vitells_scan"] = _gv_block(z_local, gv_scan, pl, out.get("toys"), bound=False)
     return out
 
 
@@ -471,42 +500,73 @@ class LeeAccumulator:
             msg = "no toy chunks were aggregated"
             raise InputError(msg)
         self._check_complete()
-        assert self.sel_max is not None and self.up_sum is not None and self.up_sumsq is not None
-        ref = self.ref
         n = self.owner.size
         valid = np.isfinite(self.z_max)
-        n_valid = int(valid.sum())
-        if n_valid == 0:
+        if not valid.any():
             msg = f"all {n} toys have a non-finite z_max (every fit failed): nothing to aggregate"
             raise InputError(msg)
         zs = np.sort(self.z_max[valid])
+        s = self.ref.selections.size
+        gv_union = self._gv_params(s + 1, n_local=s)
+        gv_scan = self._gv_params(s)
+        summary = self._summary_head(zs, valid)
+        summary["gross_vitells"] = {
+            "form": GV_FORM,
+            "z0": float(self.z0),
+            "c0": float(self.z0) ** 2,
+            "union": gv_union,
+            "scan": gv_scan,
+            "headline": "union",
+            "bounds": GV_BOUNDS,
+            "per_selection": self._per_selection(table_z),
+            "upcrossings_by_level": self._upcrossings_by_level(),
+        }
+        summary["table"] = [
+            global_significance(zt, zs, gv_union, self.cl, gv_scan) for zt in table_z
+        ]
+        summary["curve"] = self._curve(zs, gv_union, gv_scan)
+        return LeeResult(
+            summary=summary,
+            toy_index=np.arange(n),
+            seed=self.seed,
+            z_max=self.z_max,
+            mass_at_max=self.mass_at_max,
+            selection_at_max=self.selection_at_max,
+            n_failed=self.n_failed_toy,
+            hist=self.hist,
+        )
 
-        def gv_params(col: int, li: int | None = None, n_local: int = 1) -> dict[str, Any]:
-            li = self.level0 if li is None else li
-            s1 = self.up_sum[li, col]
-            s2 = self.up_sumsq[li, col]
-            mean = s1 / n_valid
-            var = (s2 - n_valid * mean * mean) / (n_valid - 1) if n_valid > 1 else 0.0
-            return {
-                "z0": float(self.levels[li]),
-                "n_mean": float(mean),
-                "n_err": math.sqrt(max(var, 0.0) / n_valid),
-                "n_local": n_local,
-            }
+    def _gv_params(self, col: int, li: int | None = None, n_local: int = 1) -> dict[str, Any]:
+        """Mean upcrossings (and error) of column ``col`` at level ``li`` (default ``z0``)."""
+        assert self.up_sum is not None
+        assert self.up_sumsq is not None
+        li = self.level0 if li is None else li
+        n_valid = int(np.isfinite(self.z_max).sum())
+        s1 = self.up_sum[li, col]
+        s2 = self.up_sumsq[li, col]
+        mean = s1 / n_valid
+        var = (s2 - n_valid * mean * mean) / (n_valid - 1) if n_valid > 1 else 0.0
+        return {
+            "z0": float(self.levels[li]),
+            "n_mean": float(mean),
+            "n_err": math.sqrt(max(var, 0.0) / n_valid),
+            "n_local": n_local,
+        }
 
-        s = ref.selections.size
-        gv_union = gv_params(s + 1, n_local=s)
-        gv_scan = gv_params(s)
-
-        # curve on a grid
+    def _curve(
+        self, zs: NDArray[np.float64], gv_union: dict[str, Any], gv_scan: dict[str, Any]
+    ) -> dict[str, Any]:
+        """p_global and trials factor from the toys and from Gross-Vitells on a Z grid."""
+        n_valid = zs.size
         zgrid = np.round(np.arange(0.0, max(6.0, float(self.zmax_range[1])) + 1e-9, 0.05), 10)
         k = n_valid - np.searchsorted(zs, zgrid, side="left")
         lo, hi = clopper_pearson(k, n_valid, self.cl)
         pl = p_local(zgrid)
         pg = k / n_valid
-        p_gv, s_gv = gv_p_global(zgrid, gv_union["n_mean"], gv_union["z0"], gv_union["n_err"], s)
-        p_sc, s_sc = gv_p_global(zgrid, gv_scan["n_mean"], gv_scan["z0"], gv_scan["n_err"])
-        curve = {
+        u, sc = gv_union, gv_scan
+        p_gv, s_gv = gv_p_global(zgrid, u["n_mean"], u["z0"], u["n_err"], u["n_local"])
+        p_sc, s_sc = gv_p_global(zgrid, sc["n_mean"], sc["z0"], sc["n_err"])
+        return {
             "z_local": zgrid,
             "p_local": pl,
             "n_above": k,
@@ -526,33 +586,49 @@ class LeeAccumulator:
             "trials_factor_gv_scan_err": s_sc / pl,
         }
 
-        per_sel = []
-        for j, frac in enumerate(ref.selections):
+    def _per_selection(self, table_z: Sequence[float]) -> list[dict[str, Any]]:
+        """Per selection: its own z_max table and Gross-Vitells parameters."""
+        assert self.ref is not None
+        assert self.sel_max is not None
+        out = []
+        for j, frac in enumerate(self.ref.selections):
             col = self.sel_max[:, j].astype(np.float64)
             col = np.sort(col[np.isfinite(col)])
-            g = gv_params(j)
+            g = self._gv_params(j)
             rows = [global_significance(zt, col, g, self.cl) for zt in table_z] if col.size else []
-            per_sel.append({
+            out.append({
                 "selection": float(frac),
                 "n_toys": int(col.size),
                 "gross_vitells": g,
                 "table": rows,
             })
+        return out
 
-        upcross = {
+    def _upcrossings_by_level(self) -> dict[str, Any]:
+        """Mean upcrossings at every diagnostic level (checks the exp(-c/2) scaling)."""
+        assert self.ref is not None
+        s = self.ref.selections.size
+        levels = range(self.levels.size)
+
+        def col(c: int, key: str) -> list[float]:
+            return [self._gv_params(c, li)[key] for li in levels]
+
+        return {
             "z_levels": self.levels,
-            "selection_max": [gv_params(s, li)["n_mean"] for li in range(self.levels.size)],
-            "selection_max_err": [gv_params(s, li)["n_err"] for li in range(self.levels.size)],
-            "sum_over_selections": [gv_params(s + 1, li)["n_mean"] for li in range(self.levels.size)],
-            "sum_over_selections_err": [gv_params(s + 1, li)["n_err"] for li in range(self.levels.size)],
-            "per_selection": [
-                [gv_params(j, li)["n_mean"] for li in range(self.levels.size)] for j in range(s)
-            ],
+            "selection_max": col(s, "n_mean"),
+            "selection_max_err": col(s, "n_err"),
+            "sum_over_selections": col(s + 1, "n_mean"),
+            "sum_over_selections_err": col(s + 1, "n_err"),
+            "per_selection": [col(j, "n_mean") for j in range(s)],
         }
 
-        table = [global_significance(zt, zs, gv_union, self.cl, gv_scan) for zt in table_z]
-        n_fail_toys = int(np.count_nonzero(self.n_failed_toy > 0))
-        summary: dict[str, Any] = {
+    def _summary_head(self, zs: NDArray[np.float64], valid: NDArray[np.bool_]) -> dict[str, Any]:
+        """Counts, study identity, fit failures and the z_max distribution."""
+        ref = self.ref
+        assert ref is not None
+        n, n_valid = self.owner.size, zs.size
+        n_failed = int(self.n_failed_toy.sum())
+        return {
             "n_toys": n,
             "n_toys_used": n_valid,
             "n_toys_no_finite_z": n - n_valid,
@@ -565,9 +641,9 @@ class LeeAccumulator:
             "cl": self.cl,
             "fit_failures": {
                 "n_fits": int(self.n_fits_total),
-                "n_failed": int(self.n_failed_toy.sum()),
-                "fraction": float(self.n_failed_toy.sum()) / self.n_fits_total if self.n_fits_total else None,
-                "toys_with_failures": n_fail_toys,
+                "n_failed": n_failed,
+                "fraction": n_failed / self.n_fits_total if self.n_fits_total else None,
+                "toys_with_failures": int(np.count_nonzero(self.n_failed_toy > 0)),
             },
             "z_max": {
                 "mean": float(zs.mean()),
@@ -579,30 +655,7 @@ class LeeAccumulator:
                 "underflow": int(self.hist.view(flow=True)[0]),
                 "overflow": int(self.hist.view(flow=True)[-1]),
             },
-            "gross_vitells": {
-                "form": GV_FORM,
-                "z0": float(self.z0),
-                "c0": float(self.z0) ** 2,
-                "union": gv_union,
-                "scan": gv_scan,
-                "headline": "union",
-                "per_selection": per_sel,
-                "upcrossings_by_level": upcross,
-            },
-            "table": table,
-            "curve": curve,
         }
-        order = np.arange(n)
-        return LeeResult(
-            summary=summary,
-            toy_index=order,
-            seed=self.seed,
-            z_max=self.z_max,
-            mass_at_max=self.mass_at_max,
-            selection_at_max=self.selection_at_max,
-            n_failed=self.n_failed_toy,
-            hist=self.hist,
-        )
 
 
 def _chunk_size_from(config_json: str) -> int | None:

@@ -1,5 +1,6 @@
 """CLI of the validation studies (rules/validation.smk): ``validation-amplification``,
-``validation-summary`` and ``validation-plots``.
+``validation-summary``, ``validation-plots``, ``validation-closure`` and
+``validation-closure-plots``.
 
 The toys of every study run through ``ganlee toys`` and their aggregation through
 ``ganlee lee-aggregate``; these subcommands only add what the studies share.
@@ -16,7 +17,7 @@ from ganlee.config import add_config_argument
 __all__ = ["register"]
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     a = sub.add_parser(
         "validation-amplification",
         help="GAN amplification of the m_llg shape, arXiv:2008.06545 "
@@ -84,6 +85,38 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--summary", required=True, help="results/validation/summary.json")
     p.add_argument("--outdir", required=True, help="directory for the figures")
     p.set_defaults(func=_plots)
+
+    c = sub.add_parser(
+        "validation-closure",
+        help="closure test: generator toys vs independent-MC pool toys (rule validation_closure)",
+        description=(
+            "Compare the z_max of two toy studies run with the same procedure, seeds and sizes "
+            "(the generator's and the MC pool's): KS and Anderson-Darling p, p_global curves "
+            "with Clopper-Pearson bands and the fraction of maxima at a scan edge, per "
+            "selection and overall."
+        ),
+    )
+    add_config_argument(c)
+    c.add_argument(
+        "--study",
+        nargs=2,
+        action="append",
+        required=True,
+        metavar=("NAME", "CHUNKS"),
+        help="a study: its name and its chunk directory (or list file); twice, the generator's "
+        "first, then the independent-MC reference",
+    )
+    c.add_argument("--out", required=True, help="output JSON (results/validation/closure.json)")
+    c.set_defaults(func=_closure)
+
+    cp = sub.add_parser(
+        "validation-closure-plots",
+        help="closure figures (PDF + PNG) from closure.json (rule validation_closure_plots)",
+    )
+    add_config_argument(cp)
+    cp.add_argument("--closure", required=True, help="results/validation/closure.json")
+    cp.add_argument("--outdir", required=True, help="directory for the figures")
+    cp.set_defaults(func=_closure_plots)
 
 
 def _amplification(args: argparse.Namespace) -> int:
@@ -194,4 +227,33 @@ def _plots(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     for p in validation_plots(cfg, args.summary, args.outdir):
         print(f"[validation-plots] wrote {p}", file=sys.stderr)
+    return 0
+
+
+def _closure(args: argparse.Namespace) -> int:
+    from ganlee.config import load_config
+    from ganlee.io import write_json
+    from ganlee.validation.closure import build_closure
+
+    cfg = load_config(args.config)
+    t0 = time.perf_counter()
+    out = build_closure(cfg, [(name, chunks) for name, chunks in args.study])
+    write_json(args.out, out)
+    h = out["headline"]["overall"]
+    print(
+        f"[validation-closure] wrote {args.out} in {time.perf_counter() - t0:.1f} s; overall "
+        f"z_max KS p = {h['ks_pvalue']}, AD p = {h['ad_pvalue']}; "
+        f"closure {'passed' if out['passed'] else 'FAILED'}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _closure_plots(args: argparse.Namespace) -> int:
+    from ganlee.config import load_config
+    from ganlee.validation.closure_plots import closure_plots
+
+    load_config(args.config)
+    for p in closure_plots(args.closure, args.outdir):
+        print(f"[validation-closure-plots] wrote {p}", file=sys.stderr)
     return 0
