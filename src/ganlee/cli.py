@@ -24,6 +24,7 @@ _STAGES = (
     "ganlee.toys.commands",
     "ganlee.stats.commands",
     "ganlee.validation.commands",
+    "ganlee.report",
 )
 
 
