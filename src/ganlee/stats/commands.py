@@ -34,6 +34,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_config_argument(p)
     p.add_argument("--observed", default=None, help="observed-data .npz (rule lee_observed) to quote")
     p.add_argument(
+        "--model",
+        default=None,
+        help="GAN checkpoint (results/gan/model.pt) the toys must come from: chunks and the "
+        "observed file made with another GAN are refused",
+    )
+    p.add_argument(
         "--observed-z",
         type=float,
         default=None,
@@ -76,6 +82,7 @@ def _aggregate(args: argparse.Namespace) -> int:
         observed_z=args.observed_z,
         skip_beyond=from_dir,
         progress=not args.quiet,
+        model=args.model,
     )
     write_json(args.summary, res.summary)
     lee.write_zmax_csv(args.zmax, res)
