@@ -76,6 +76,19 @@ def lee_observed_input():
     return ["results/lee/observed.npz"] if config["lee"]["observed"]["enabled"] else []
 
 
+def print_headline():
+    """The run's answer on the console at the end (ganlee.stats.headline), when the LEE exists."""
+    from ganlee.stats.headline import format_headline, headline_from_files
+
+    h = headline_from_files(
+        "results/lee/summary.json",
+        "results/gan/validation.json",
+        "results/fit/background.json",
+    )
+    if h is not None:
+        print(format_headline(h))
+
+
 def final_outputs():
     return [
         "results/mc/features.root",
@@ -245,11 +258,20 @@ def validation_lee_cfg(wildcards):
 
 
 def _validation_mc_jobs(sample):
+    """Jobs of an independent MC sample; its job indices must not reach the next sample's."""
     v = config["validation"]
     if sample == "pool":
         jobs = v["closure"]["pool_jobs"]
-        return jobs if jobs is not None else 3 * config["mc"]["generate"]["n_jobs"]
-    return v["amplification"]["reference_jobs"]
+        jobs = jobs if jobs is not None else 3 * config["mc"]["generate"]["n_jobs"]
+    else:
+        jobs = v["amplification"]["reference_jobs"]
+    gap = VALIDATION_MC_INDEX["pool"] - VALIDATION_MC_INDEX["reference"]
+    if max(jobs, config["mc"]["generate"]["n_jobs"]) > gap:
+        raise ValueError(
+            f"more than {gap} mc-generate jobs in one sample: the job indices (seeds) of the "
+            "training MC, validation reference and pool would overlap"
+        )
+    return jobs
 
 
 def validation_reference_files(wildcards):

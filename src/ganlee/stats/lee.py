@@ -339,6 +339,7 @@ class LeeAccumulator:
     zmax_bins: int = 50
     zmax_range: tuple[float, float] = (0.0, 10.0)
     skip_beyond: bool = False
+    partial: bool = False
     owner: NDArray[np.int32] = field(init=False)
     paths: list[str] = field(default_factory=list, init=False)
     skipped: list[str] = field(default_factory=list, init=False)
@@ -500,7 +501,8 @@ class LeeAccumulator:
         if self.ref is None:
             msg = "no toy chunks were aggregated"
             raise InputError(msg)
-        self._check_complete()
+        if not self.partial:
+            self._check_complete()
         n = self.owner.size
         valid = np.isfinite(self.z_max)
         if not valid.any():
@@ -526,14 +528,24 @@ class LeeAccumulator:
             global_significance(zt, zs, gv_union, self.cl, gv_scan) for zt in table_z
         ]
         summary["curve"] = self._curve(zs, gv_union, gv_scan)
+        done = self.owner >= 0
+        if self.partial:
+            # only the toys whose chunks exist: a p_global so far, labelled as such
+            n_done = int(done.sum())
+            summary.update(
+                partial=True,
+                n_toys=n_done,
+                n_toys_expected=n,
+                n_toys_no_finite_z=n_done - zs.size,
+            )
         return LeeResult(
             summary=summary,
-            toy_index=np.arange(n),
-            seed=self.seed,
-            z_max=self.z_max,
-            mass_at_max=self.mass_at_max,
-            selection_at_max=self.selection_at_max,
-            n_failed=self.n_failed_toy,
+            toy_index=np.flatnonzero(done),
+            seed=self.seed[done],
+            z_max=self.z_max[done],
+            mass_at_max=self.mass_at_max[done],
+            selection_at_max=self.selection_at_max[done],
+            n_failed=self.n_failed_toy[done],
             hist=self.hist,
         )
 
@@ -692,6 +704,7 @@ def aggregate(
     observed_z: float | None = None,
     skip_beyond: bool = False,
     progress: bool = True,
+    partial: bool = False,
     model: str | os.PathLike[str] | None = None,
 ) -> LeeResult:
     """Aggregate toy chunk files (streamed) into a ``LeeResult``.
@@ -699,8 +712,10 @@ def aggregate(
     ``cfg`` is a validated ganlee config (``toys.n_toys`` and the ``lee`` section are used).
     ``observed``: the observed-data ``.npz`` (same keys, K=1, plus ``edges``/``counts``); its
     local ``z_max`` gets a global significance. ``observed_z``: a further local Z to convert
-    (default ``lee.observed_z``). ``model``: the GAN checkpoint the toys must come from; every
-    chunk (and the observed file) made with another GAN is refused (``check_model_hash``).
+    (default ``lee.observed_z``). ``partial``: aggregate the toys the chunks hold even when
+    some of ``0..toys.n_toys-1`` are missing (the summary says ``partial: true``). ``model``:
+    the GAN checkpoint the toys must come from; every chunk (and the observed file) made with
+    another GAN is refused (``check_model_hash``).
     """
     lee = cfg["lee"]
     paths = list(chunks)
@@ -711,6 +726,7 @@ def aggregate(
         zmax_bins=int(lee["zmax_bins"]),
         zmax_range=(float(lee["zmax_range"][0]), float(lee["zmax_range"][1])),
         skip_beyond=skip_beyond,
+        partial=partial,
     )
     prog = Progress("lee-aggregate", total=len(paths), unit="chunk") if progress else None
     model_hash = None if model is None else file_hash(model)
