@@ -104,6 +104,18 @@ def lee_chunk_dir(wildcards, input):
     return os.path.dirname(input.chunks[0])
 
 
+def lee_chunk_args(wildcards, input):
+    """The chunk files of the current config, exactly: chunks left by another chunk_size are
+    not read. They go on one command line (at most 128 KiB in Linux)."""
+    args = " ".join(input.chunks)
+    if len(args) > 120000:
+        raise ValueError(
+            f"{len(input.chunks)} toy chunk paths do not fit on one command line: raise config "
+            f"key 'toys.chunk_size' (now {config['toys']['chunk_size']})"
+        )
+    return args
+
+
 def lee_plot_dir(wildcards, output):
     return os.path.dirname(output[0])
 

@@ -40,6 +40,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--observed", default=None, help="observed-data .npz (rule lee_observed) to quote"
     )
     p.add_argument(
+        "--model",
+        default=None,
+        help="GAN checkpoint (results/gan/model.pt) the toys must come from: chunks and the "
+        "observed file made with another GAN are refused",
+    )
+    p.add_argument(
         "--observed-z",
         type=float,
         default=None,
@@ -109,6 +115,7 @@ def _aggregate(args: argparse.Namespace) -> int:
         skip_beyond=from_dir,
         progress=not args.quiet,
         partial=args.partial,
+        model=args.model,
     )
     if args.summary:
         write_json(args.summary, res.summary)
