@@ -28,3 +28,7 @@ rule all:
     input:
         final_outputs(),
         validation_outputs(),
+
+
+onsuccess:
+    print_headline()

@@ -81,6 +81,19 @@ def lee_observed_input():
     return ["results/lee/observed.npz"] if config["lee"]["observed"]["enabled"] else []
 
 
+def print_headline():
+    """The run's answer on the console at the end (ganlee.stats.headline), when the LEE exists."""
+    from ganlee.stats.headline import format_headline, headline_from_files
+
+    h = headline_from_files(
+        "results/lee/summary.json",
+        "results/gan/validation.json",
+        "results/fit/background.json",
+    )
+    if h is not None:
+        print(format_headline(h))
+
+
 def final_outputs():
     return [
         "results/mc/features.root",
@@ -113,6 +126,18 @@ def report_front_page():
 def lee_chunk_dir(wildcards, input):
     """The directory of the toy chunks: passed instead of thousands of paths (shell limits)."""
     return os.path.dirname(input.chunks[0])
+
+
+def lee_chunk_args(wildcards, input):
+    """The chunk files of the current config, exactly: chunks left by another chunk_size are
+    not read. They go on one command line (at most 128 KiB in Linux)."""
+    args = " ".join(input.chunks)
+    if len(args) > 120000:
+        raise ValueError(
+            f"{len(input.chunks)} toy chunk paths do not fit on one command line: raise config "
+            f"key 'toys.chunk_size' (now {config['toys']['chunk_size']})"
+        )
+    return args
 
 
 def lee_plot_dir(wildcards, output):
@@ -248,11 +273,20 @@ def validation_lee_cfg(wildcards):
 
 
 def _validation_mc_jobs(sample):
+    """Jobs of an independent MC sample; its job indices must not reach the next sample's."""
     v = config["validation"]
     if sample == "pool":
         jobs = v["closure"]["pool_jobs"]
-        return jobs if jobs is not None else 3 * config["mc"]["generate"]["n_jobs"]
-    return v["amplification"]["reference_jobs"]
+        jobs = jobs if jobs is not None else 3 * config["mc"]["generate"]["n_jobs"]
+    else:
+        jobs = v["amplification"]["reference_jobs"]
+    gap = VALIDATION_MC_INDEX["pool"] - VALIDATION_MC_INDEX["reference"]
+    if max(jobs, config["mc"]["generate"]["n_jobs"]) > gap:
+        raise ValueError(
+            f"more than {gap} mc-generate jobs in one sample: the job indices (seeds) of the "
+            "training MC, validation reference and pool would overlap"
+        )
+    return jobs
 
 
 def validation_reference_files(wildcards):

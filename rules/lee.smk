@@ -22,6 +22,7 @@ rule lee_observed:
 rule lee_aggregate:
     input:
         chunks=toy_chunk_files(),
+        model="results/gan/model.pt",
         observed=lee_observed_input(),
     output:
         summary=report(
@@ -37,11 +38,12 @@ rule lee_aggregate:
         "../envs/torch.yaml"
     params:
         cfg=cfg_json("lee", "toys.n_toys"),
-        chunk_dir=lee_chunk_dir,
+        chunks=lee_chunk_args,
         observed=lee_observed_arg,
     shell:
-        "ganlee lee-aggregate --config {params.cfg:q} {params.observed} --summary {output.summary} "
-        "--zmax {output.zmax} --hist {output.hist} {params.chunk_dir} > {log} 2>&1"
+        "ganlee lee-aggregate --config {params.cfg:q} --model {input.model} {params.observed} "
+        "--summary {output.summary} --zmax {output.zmax} --hist {output.hist} {params.chunks} "
+        "> {log} 2>&1"
 
 
 rule lee_plots:

@@ -131,6 +131,18 @@ def test_closure_summary_identical_and_shifted_ensembles():
     assert loose["passed"]
 
 
+def test_a_configured_pool_file_must_exist(tmp_path):
+    from ganlee.config import ConfigError, check_input_paths
+
+    cfg = load_config(
+        json.dumps({"validation": {"enabled": True, "closure": {"pool": "no/such/pool.root"}}})
+    )
+    with pytest.raises(ConfigError, match=r"validation\.closure\.pool.*no/such/pool\.root"):
+        check_input_paths(cfg, tmp_path)
+    cfg["validation"]["closure"]["enabled"] = False
+    check_input_paths(cfg, tmp_path)
+
+
 # ---------------------------------------------------------------------- the chain, tiny sizes
 N1 = N2 = 250
 N_TOYS = 12

@@ -24,6 +24,7 @@ _STAGES = (
     "ganlee.toys.commands",
     "ganlee.stats.commands",
     "ganlee.validation.commands",
+    "ganlee.status",
     "ganlee.report",
 )
 
@@ -33,7 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="ganlee",
-        description="Look-elsewhere calibration of semi-supervised resonance searches with GAN toys.",
+        description=(
+            "Look-elsewhere calibration of semi-supervised resonance searches with GAN toys. "
+            "Every step reads --config FILE (default: config/config.yaml here) plus --set "
+            "KEY.PATH=VALUE overrides."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"ganlee {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="<step>", required=True)

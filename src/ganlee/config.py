@@ -276,7 +276,8 @@ def load_config(spec: str | Path | ConfigSpec | None) -> dict[str, Any]:
 def input_paths(cfg: dict[str, Any]) -> list[tuple[str, str]]:
     """``(config key, path)`` of every user input file the validated config names: each of
     ``mc.input_files``, ``lee.observed.features`` (when enabled) and
-    ``validation.amplification.reference`` (when validation is on and it is a path)."""
+    ``validation.amplification.reference`` and ``validation.closure.pool`` (when validation,
+    and the closure for the pool, are on and they are paths)."""
     out = [(f"mc.input_files[{i}]", str(p)) for i, p in enumerate(cfg["mc"]["input_files"])]
     observed = cfg["lee"]["observed"]
     if observed["enabled"] and observed["features"]:
@@ -285,6 +286,10 @@ def input_paths(cfg: dict[str, Any]) -> list[tuple[str, str]]:
     ref = val.get("amplification", {}).get("reference", "generate")
     if val.get("enabled") and ref not in ("generate", "holdout"):
         out.append(("validation.amplification.reference", str(ref)))
+    closure = val.get("closure", {})
+    pool = closure.get("pool", "generate")
+    if val.get("enabled") and closure.get("enabled", True) and pool != "generate":
+        out.append(("validation.closure.pool", str(pool)))
     return out
 
 

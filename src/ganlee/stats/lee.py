@@ -63,7 +63,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ganlee.chunks import Chunk, read_chunk
-from ganlee.io import InputError, atomic_path
+from ganlee.io import InputError, atomic_path, file_hash
 from ganlee.progress import Progress
 
 __all__ = [
@@ -71,6 +71,7 @@ __all__ = [
     "LeeAccumulator",
     "LeeResult",
     "aggregate",
+    "check_model_hash",
     "clopper_pearson",
     "count_upcrossings",
     "global_significance",
@@ -338,6 +339,7 @@ class LeeAccumulator:
     zmax_bins: int = 50
     zmax_range: tuple[float, float] = (0.0, 10.0)
     skip_beyond: bool = False
+    partial: bool = False
     owner: NDArray[np.int32] = field(init=False)
     paths: list[str] = field(default_factory=list, init=False)
     skipped: list[str] = field(default_factory=list, init=False)
@@ -499,7 +501,8 @@ class LeeAccumulator:
         if self.ref is None:
             msg = "no toy chunks were aggregated"
             raise InputError(msg)
-        self._check_complete()
+        if not self.partial:
+            self._check_complete()
         n = self.owner.size
         valid = np.isfinite(self.z_max)
         if not valid.any():
@@ -525,14 +528,24 @@ class LeeAccumulator:
             global_significance(zt, zs, gv_union, self.cl, gv_scan) for zt in table_z
         ]
         summary["curve"] = self._curve(zs, gv_union, gv_scan)
+        done = self.owner >= 0
+        if self.partial:
+            # only the toys whose chunks exist: a p_global so far, labelled as such
+            n_done = int(done.sum())
+            summary.update(
+                partial=True,
+                n_toys=n_done,
+                n_toys_expected=n,
+                n_toys_no_finite_z=n_done - zs.size,
+            )
         return LeeResult(
             summary=summary,
-            toy_index=np.arange(n),
-            seed=self.seed,
-            z_max=self.z_max,
-            mass_at_max=self.mass_at_max,
-            selection_at_max=self.selection_at_max,
-            n_failed=self.n_failed_toy,
+            toy_index=np.flatnonzero(done),
+            seed=self.seed[done],
+            z_max=self.z_max[done],
+            mass_at_max=self.mass_at_max[done],
+            selection_at_max=self.selection_at_max[done],
+            n_failed=self.n_failed_toy[done],
             hist=self.hist,
         )
 
@@ -666,6 +679,24 @@ def _chunk_size_from(config_json: str) -> int | None:
         return None
 
 
+def check_model_hash(
+    ch: Chunk, model: str | os.PathLike[str], model_hash: str | None = None
+) -> None:
+    """``InputError`` naming the chunk and the model file when the chunk's toys were drawn from
+    another GAN than ``model`` (``model_hash``: its ``ganlee.io.file_hash``, computed when not
+    given). Chunks of the MC sources carry ``<source>:<hash of the MC file>`` and no GAN."""
+    if ":" in ch.model_hash:
+        return
+    want = file_hash(model) if model_hash is None else model_hash
+    if ch.model_hash != want:
+        msg = (
+            f"'{ch.path}' was made with the GAN model of hash '{ch.model_hash}', but the model "
+            f"file '{model}' has hash '{want}': it is stale (delete it and rerun, or give the "
+            "model file it was made with)"
+        )
+        raise InputError(msg)
+
+
 def aggregate(
     chunks: Iterable[str | os.PathLike[str]],
     cfg: dict[str, Any],
@@ -673,13 +704,18 @@ def aggregate(
     observed_z: float | None = None,
     skip_beyond: bool = False,
     progress: bool = True,
+    partial: bool = False,
+    model: str | os.PathLike[str] | None = None,
 ) -> LeeResult:
     """Aggregate toy chunk files (streamed) into a ``LeeResult``.
 
     ``cfg`` is a validated ganlee config (``toys.n_toys`` and the ``lee`` section are used).
     ``observed``: the observed-data ``.npz`` (same keys, K=1, plus ``edges``/``counts``); its
     local ``z_max`` gets a global significance. ``observed_z``: a further local Z to convert
-    (default ``lee.observed_z``).
+    (default ``lee.observed_z``). ``partial``: aggregate the toys the chunks hold even when
+    some of ``0..toys.n_toys-1`` are missing (the summary says ``partial: true``). ``model``:
+    the GAN checkpoint the toys must come from; every chunk (and the observed file) made with
+    another GAN is refused (``check_model_hash``).
     """
     lee = cfg["lee"]
     paths = list(chunks)
@@ -690,10 +726,15 @@ def aggregate(
         zmax_bins=int(lee["zmax_bins"]),
         zmax_range=(float(lee["zmax_range"][0]), float(lee["zmax_range"][1])),
         skip_beyond=skip_beyond,
+        partial=partial,
     )
     prog = Progress("lee-aggregate", total=len(paths), unit="chunk") if progress else None
+    model_hash = None if model is None else file_hash(model)
     for p in paths:
-        acc.add(read_chunk(p))
+        ch = read_chunk(p)
+        if model is not None and not (skip_beyond and ch.n and ch.toy_index.min() >= acc.n_toys):
+            check_model_hash(ch, model, model_hash)
+        acc.add(ch)
         if prog:
             prog.update(1)
     res = acc.finish(table_z=[float(z) for z in lee["table_z"]])
@@ -702,6 +743,8 @@ def aggregate(
     gv_scan = res.summary["gross_vitells"]["scan"]
     if observed is not None:
         ob = read_chunk(observed, observed=True)
+        if model is not None:
+            check_model_hash(ob, model, model_hash)
         assert acc.ref is not None
         for name in ("config_hash", "model_hash"):
             if getattr(ob, name) != getattr(acc.ref, name):

@@ -15,14 +15,14 @@ def _common(p: argparse.ArgumentParser) -> None:
     add_config_argument(p)
     p.add_argument(
         "--model",
-        default=None,
-        help="GAN checkpoint results/gan/model.pt (needed for toys.source: gan)",
+        default="results/gan/model.pt",
+        help="GAN checkpoint, used with toys.source: gan (default: %(default)s)",
     )
     p.add_argument(
         "--features",
-        required=True,
-        help="MC features ROOT file (results/mc/features.root): default sample size, "
-        "and the events of toys.source mc_bootstrap",
+        default="results/mc/features.root",
+        help="MC features ROOT file: default sample size, and the events of toys.source "
+        "mc_bootstrap (default: %(default)s)",
     )
     p.add_argument("--device", default=None, help="override config key 'device' (auto, cpu, cuda)")
 
@@ -46,6 +46,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     q = sub.add_parser(
         "toy",
         help="rerun one toy by hand and print its Z table (selections x masses) and z_max",
+        description=(
+            "Recomputes toy i exactly as the chunk holding it did (same seeds, derived from "
+            "(seed, 'toy', i)) and prints its local Z at every mass and selection and its z_max. "
+            "From the project root after a run: ganlee toy --index 3 (config/config.yaml, "
+            "results/gan/model.pt, results/mc/features.root)."
+        ),
     )
     _common(q)
     q.add_argument(
@@ -59,6 +65,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     r = sub.add_parser(
         "observe",
         help="run the per-toy procedure once on the observed dataset (rule lee_observed)",
+        description=(
+            "Trains the semi-supervised DNN with GAN (or MC) events as sample 1 and the observed "
+            "data as sample 2, selects by response, fits m_llg at every mass and writes the "
+            "observed Z scan, its z_max and the m_llg histograms (.npz, atomically); "
+            "lee-aggregate converts its z_max into a global significance."
+        ),
     )
     _common(r)
     r.add_argument(

@@ -80,6 +80,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "validation-plots",
         help="validation figures (PDF + PNG) from the summary (rule validation_plots)",
+        description=(
+            "Draws, from results/validation/summary.json, the z_max of GAN vs MC-bootstrap toys, "
+            "the GAN-ensemble spread, the sensitivity to injected signals, the sculpting "
+            "diagnostics and the GAN amplification, each as PDF and PNG."
+        ),
     )
     add_config_argument(p)
     p.add_argument("--summary", required=True, help="results/validation/summary.json")
