@@ -58,7 +58,9 @@ def test_front_page_carries_the_headline_numbers(tmp_path):
     text = report.front_page("Title\n=====\n\nThe workflow.\n", summary, gan, "MC as data")
     p3 = np.mean(zmax >= 3.0)  # p_global at Z_local = 3: the fraction of toys at or above
     assert f"p_global at Z_local = 3, toys\n     - {p3:.3g} [" in text
-    assert "Toys used\n     - 200 of 200 (0 without a finite Z)" in text
+    assert "Toys used\n     - 200 of 200\n" in text
+    n_fits = summary["fit_failures"]["n_fits"]
+    assert f"Fit failures\n     - 0 of {n_fits:,} fits (0 toys)" in text
     assert "0.573" in text
     assert "0.0123" in text
     html = publish_parts(text, writer="html", settings_overrides={"report_level": 2})
@@ -66,7 +68,7 @@ def test_front_page_carries_the_headline_numbers(tmp_path):
     assert "System Message" not in html["html_body"]  # valid reStructuredText
 
 
-def test_front_page_with_observed_data(tmp_path):
+def test_front_page_with_observed_data_and_checks(tmp_path):
     summary, _ = _summary(tmp_path)
     obs = summary["table"][2]  # a local Z of 3 treated as the observed one
     summary["observed"] = {
@@ -75,7 +77,11 @@ def test_front_page_with_observed_data(tmp_path):
         "selection_at_max": 0.05,
         "gross_vitells": {"z_global": 1.23},
     }
-    text = report.front_page("T\n=\n", summary, None, "Observed")
+    gan = {"fidelity": {"passed": False, "message": "AUC 0.9 above 0.6"}}
+    bkg = {"passed": True, "model": "exp_poly2"}
+    text = report.front_page("T\n=\n", summary, gan, "Observed", bkg)
+    assert "GAN fidelity check\n     - FAILED: AUC 0.9 above 0.6" in text
+    assert "background model check\n     - passed" in text
     assert "Local significance Z_local\n     - 3.00 at m = 151 GeV, selection top 5%" in text
     zg = obs["toys"]["z_global"]
     assert f"Global significance Z_global, toys\n     - {zg:.2f} [" in text

@@ -6,8 +6,9 @@
   PDF is a plain output. ``rules/common.smk`` wraps them in Snakemake's ``report()``, so the
   rules, the plotting code and the report cannot disagree on the names.
 * ``front_page``: the report's first page, the workflow description (``report/workflow.rst``)
-  followed by the headline numbers of ``results/lee/summary.json`` (and of the GAN's
-  ``validation.json``), written by ``ganlee report-front-page`` (rule ``report_front_page``).
+  followed by the headline (``ganlee.stats.headline``) of ``results/lee/summary.json`` and the
+  GAN's ``validation.json``, written by ``ganlee report-front-page`` (rule
+  ``report_front_page``).
 
 See docs/design.md, "File contracts between rules".
 """
@@ -117,49 +118,45 @@ def _num(x: Any, fmt: str = ".2f") -> str:
     return format(x, fmt)
 
 
-def _z_global(block: dict[str, Any], cl: float) -> str:
-    toys = block["toys"]
-    if not toys["reachable"]:
-        return f"> {_num(toys['z_global_lo'])} (no toy reaches it)"
-    lo, hi = _num(toys["z_global_lo"]), _num(toys["z_global_hi"])
-    return f"{_num(toys['z_global'])} [{lo}, {hi}] ({100 * cl:.3g}% CL)"
+def _observed_rows(obs: dict[str, Any], data_name: str, cl: str) -> list[tuple[str, str]]:
+    where = ""
+    if obs.get("mass_at_max") is not None:
+        where = f" at m = {_num(obs['mass_at_max'], 'g')} GeV"
+        if obs.get("selection_at_max") is not None:
+            where += f", selection {selection_label(float(obs['selection_at_max']))}"
+    if obs["reachable"]:
+        lo, hi = _num(obs["z_global_lo"]), _num(obs["z_global_hi"])
+        zg = f"{_num(obs['z_global'])} [{lo}, {hi}] ({cl})"
+    else:
+        zg = f"> {_num(obs['z_global_lo'])} (no toy reaches it)"
+    return [
+        ("Dataset analysed", data_name),
+        ("Local significance Z_local", f"{_num(obs['z_local'])}{where}"),
+        ("Global significance Z_global, toys", zg),
+        ("Global significance Z_global, Gross-Vitells", _num(obs["z_global_gross_vitells"])),
+    ]
 
 
-def _headline_rows(summary: dict[str, Any], data_name: str) -> list[tuple[str, str]]:
-    cl = float(summary["cl"])
-    rows: list[tuple[str, str]] = []
-    obs = summary.get("observed")
-    if obs:
-        sel = selection_label(float(obs["selection_at_max"]))
-        where = f"m = {_num(obs['mass_at_max'], 'g')} GeV, selection {sel}"
-        rows += [
-            ("Dataset analysed", data_name),
-            ("Local significance Z_local", f"{_num(obs['z_local'])} at {where}"),
-            ("Global significance Z_global, toys", _z_global(obs, cl)),
-            ("Global significance Z_global, Gross-Vitells", _num(obs["gross_vitells"]["z_global"])),
-        ]
-    for row in summary.get("table", []):
-        if math.isclose(float(row["z_local"]), 3.0):
-            t = row["toys"]
-            interval = f"[{_num(t['p_global_lo'], '.3g')}, {_num(t['p_global_hi'], '.3g')}]"
-            rows.append(
-                ("p_global at Z_local = 3, toys", f"{_num(t['p_global'], '.3g')} {interval}")
-            )
-    n_bad = summary.get("n_toys_no_finite_z", 0)
-    rows.append(
-        (
-            "Toys used",
-            f"{summary['n_toys_used']:,} of {summary['n_toys']:,} ({n_bad} without a finite Z)",
-        )
-    )
-    ff = summary.get("fit_failures")
+def _headline_rows(h: dict[str, Any], data_name: str) -> list[tuple[str, str]]:
+    """Table rows of ``ganlee.stats.headline.headline``."""
+    cl = f"{100 * h['cl']:.3g}% CL" if h.get("cl") else "CL"
+    rows = _observed_rows(h["observed"], data_name, cl) if h["observed"] else []
+    a = h["at_z"]
+    if a:
+        interval = f"[{_num(a['p_global_lo'], '.3g')}, {_num(a['p_global_hi'], '.3g')}]"
+        value = f"{_num(a['p_global'], '.3g')} {interval} ({cl}; {a['n_above']} toys above)"
+        rows.append((f"p_global at Z_local = {a['z_local']:g}, toys", value))
+    used = f"{h['n_toys_used']:,} of {h['n_toys']:,}"
+    if h["partial"]:
+        used += f" (PARTIAL: {h['n_toys_expected']:,} configured)"
+    rows.append(("Toys used", used))
+    ff = h["fit_failures"]
     if ff:
-        rows.append(
-            (
-                "Fit failures",
-                f"{ff['n_failed']:,} of {ff['n_fits']:,} fits ({ff['toys_with_failures']} toys)",
-            )
-        )
+        value = f"{ff['n_failed']:,} of {ff['n_fits']:,} fits ({ff['toys_with_failures']} toys)"
+        rows.append(("Fit failures", value))
+    for c in h["checks"]:
+        state = {True: "passed", False: "FAILED"}.get(c["passed"], "not decided")
+        rows.append((f"{c['name']} check", state + (f": {c['message']}" if c["message"] else "")))
     return rows
 
 
@@ -188,10 +185,15 @@ def front_page(
     summary: dict[str, Any],
     gan: dict[str, Any] | None = None,
     data_name: str = "Observed",
+    background: dict[str, Any] | None = None,
 ) -> str:
     """The report's front page (reStructuredText): ``description``, then a table of the
-    headline numbers of the LEE ``summary`` (and of the GAN's validation metrics ``gan``)."""
-    rows = _headline_rows(summary, data_name) + (_gan_rows(gan) if gan else [])
+    headline numbers (``ganlee.stats.headline``) of the LEE ``summary``, the GAN's validation
+    metrics ``gan`` and the background-model choice ``background``."""
+    from ganlee.stats.headline import headline
+
+    h = headline(summary, gan, background)
+    rows = _headline_rows(h, data_name) + (_gan_rows(gan) if gan else [])
     heading = "Headline numbers"
     parts = [
         description.rstrip(),
@@ -234,6 +236,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--description", required=True, help="workflow description (reST)")
     p.add_argument("--summary", required=True, help="LEE summary JSON (rule lee_aggregate)")
     p.add_argument("--gan", default=None, help="GAN validation JSON (rule gan_validate)")
+    p.add_argument(
+        "--background", default=None, help="background-model choice JSON (rule fit_model)"
+    )
     p.add_argument("--out", required=True, help="output reST file")
     p.set_defaults(func=_front_page)
 
@@ -249,7 +254,8 @@ def _front_page(args: argparse.Namespace) -> int:
         raise InputError(msg)
     summary = _read_json(args.summary, "LEE summary")
     gan = _read_json(args.gan, "GAN validation") if args.gan else None
-    text = front_page(desc.read_text(), summary, gan, data_label(cfg))
+    bkg = _read_json(args.background, "background model") if args.background else None
+    text = front_page(desc.read_text(), summary, gan, data_label(cfg), bkg)
     with atomic_path(args.out) as tmp:
         tmp.write_text(text)
     print(f"[report-front-page] wrote {args.out}", file=sys.stderr)
