@@ -122,7 +122,7 @@ def report_front_page():
     return os.path.abspath("results/report/front_page.rst")
 
 
-# LEE stage helpers (appended by the LEE engineer).
+# LEE stage helpers.
 def lee_chunk_dir(wildcards, input):
     """The directory of the toy chunks: passed instead of thousands of paths (shell limits)."""
     return os.path.dirname(input.chunks[0])
@@ -194,7 +194,7 @@ def lee_observed_mem_mb(wildcards, input, attempt):
     return resources.toys_mem_mb(config["toys"], hw, 1, input.features, attempt)
 
 
-# Validation helpers (appended by the validation engineer; rules/validation.smk, issue 7).
+# Validation helpers (rules/validation.smk).
 # The study logic (names, per-study toy config, which studies coincide) is ganlee.validation.studies.
 # Independent MC samples: mc-generate job indices offset + j (the training MC uses 0..n_jobs-1).
 VALIDATION_MC_INDEX = {"reference": 100000, "pool": 200000}
