@@ -9,14 +9,13 @@ import json
 
 import numpy as np
 import pytest
+from synthetic import synthetic_events
 from toy_helpers import train_tiny_gan
 
 from ganlee.chunks import read_chunk
 from ganlee.cli import main
 from ganlee.features import FEATURE_NAMES
-from ganlee.gan.preprocess import synthetic_events
-from ganlee.io import write_features
-from ganlee.toys.sources import file_hash
+from ganlee.io import file_hash, write_features
 
 
 def _cfg(**spurious):

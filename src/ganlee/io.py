@@ -7,11 +7,12 @@ write completed, so a killed job never leaves a file that Snakemake would take a
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import struct
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ __all__ = [
     "InputError",
     "atomic_path",
     "check_root_file",
+    "features_fingerprint",
+    "file_hash",
     "json_safe",
     "read_features",
     "write_features",
@@ -141,6 +144,26 @@ def check_root_file(path: str | os.PathLike[str], what: str = "file") -> None:
             f"({100.0 * size / end:.1f}% present); copy it again"
         )
         raise InputError(msg)
+
+
+def file_hash(path: str | os.PathLike[str]) -> str:
+    """First 16 hex digits of the SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+def features_fingerprint(x: np.ndarray, names: Sequence[str] = FEATURE_NAMES) -> str:
+    """16-hex SHA-256 of a features table as a features file holds it: the branch names, the
+    number of events and the values at the file's float32 precision, so an array and the file
+    written from it (``write_features``, read back by ``read_features``) agree."""
+    arr = np.ascontiguousarray(np.asarray(x, dtype=np.float64).astype(np.float32))
+    head = json.dumps({"names": list(names), "shape": list(arr.shape)}, sort_keys=True)
+    h = hashlib.sha256(head.encode())
+    h.update(arr.tobytes())
+    return h.hexdigest()[:16]
 
 
 def read_features(

@@ -20,10 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from ganlee.io import InputError, write_json
+from ganlee.io import InputError, file_hash, write_json
 from ganlee.stats.fit import FitSpec, background_family, candidates
 from ganlee.stats.fit.spurious import choose
-from ganlee.toys.sources import file_hash
 
 __all__ = [
     "FORMAT",

@@ -39,7 +39,7 @@ from ganlee.device import resolve_device
 from ganlee.features import FEATURE_NAMES
 from ganlee.gan.models import init_seeded
 from ganlee.gan.preprocess import Preprocessor
-from ganlee.io import InputError, atomic_path
+from ganlee.io import InputError, atomic_path, features_fingerprint
 from ganlee.progress import Progress
 from ganlee.seeds import derive_seed, numpy_rng
 
@@ -525,6 +525,7 @@ def train(
                 "holdout_fraction": float(gan["holdout_fraction"]),
                 "holdout_indices": torch.from_numpy(hold_idx.astype(np.int64)),
                 "data_fingerprint": fingerprint,
+                "features_fingerprint": features_fingerprint(x, names),
             },
             "history": [dict(r) for r in history],
             "epochs_done": len(history),

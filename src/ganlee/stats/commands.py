@@ -41,6 +41,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--observed", default=None, help="observed-data .npz (rule lee_observed) to quote"
     )
     p.add_argument(
+        "--model",
+        default=None,
+        help="GAN checkpoint (results/gan/model.pt) the toys must come from: chunks and the "
+        "observed file made with another GAN are refused",
+    )
+    p.add_argument(
         "--observed-z",
         type=float,
         default=None,
@@ -111,6 +117,7 @@ def _aggregate(args: argparse.Namespace) -> int:
         skip_beyond=from_dir,
         progress=not args.quiet,
         partial=args.partial,
+        model=args.model,
         background=args.background if args.background and os.path.isfile(args.background) else None,
     )
     if args.summary:

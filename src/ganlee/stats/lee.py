@@ -63,7 +63,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ganlee.chunks import Chunk, read_chunk
-from ganlee.io import InputError, atomic_path
+from ganlee.io import InputError, atomic_path, file_hash
 from ganlee.progress import Progress
 
 __all__ = [
@@ -71,6 +71,7 @@ __all__ = [
     "LeeAccumulator",
     "LeeResult",
     "aggregate",
+    "check_model_hash",
     "clopper_pearson",
     "count_upcrossings",
     "global_significance",
@@ -772,6 +773,24 @@ def _chunk_size_from(config_json: str) -> int | None:
         return None
 
 
+def check_model_hash(
+    ch: Chunk, model: str | os.PathLike[str], model_hash: str | None = None
+) -> None:
+    """``InputError`` naming the chunk and the model file when the chunk's toys were drawn from
+    another GAN than ``model`` (``model_hash``: its ``ganlee.io.file_hash``, computed when not
+    given). Chunks of the MC sources carry ``<source>:<hash of the MC file>`` and no GAN."""
+    if ":" in ch.model_hash:
+        return
+    want = file_hash(model) if model_hash is None else model_hash
+    if ch.model_hash != want:
+        msg = (
+            f"'{ch.path}' was made with the GAN model of hash '{ch.model_hash}', but the model "
+            f"file '{model}' has hash '{want}': it is stale (delete it and rerun, or give the "
+            "model file it was made with)"
+        )
+        raise InputError(msg)
+
+
 def aggregate(
     chunks: Iterable[str | os.PathLike[str]],
     cfg: dict[str, Any],
@@ -781,6 +800,7 @@ def aggregate(
     progress: bool = True,
     partial: bool = False,
     background: str | os.PathLike[str] | None = None,
+    model: str | os.PathLike[str] | None = None,
 ) -> LeeResult:
     """Aggregate toy chunk files (streamed) into a ``LeeResult``.
 
@@ -788,7 +808,9 @@ def aggregate(
     ``observed``: the observed-data ``.npz`` (same keys, K=1, plus ``edges``/``counts``); its
     local ``z_max`` gets a global significance. ``observed_z``: a further local Z to convert
     (default ``lee.observed_z``). ``partial``: aggregate the toys the chunks hold even when
-    some of ``0..toys.n_toys-1`` are missing (the summary says ``partial: true``).
+    some of ``0..toys.n_toys-1`` are missing (the summary says ``partial: true``). ``model``:
+    the GAN checkpoint the toys must come from; every chunk (and the observed file) made with
+    another GAN is refused (``check_model_hash``).
     ``background``: rule fit_model's choice file the toys were fitted with (its hash must be the
     chunks' ``background_hash``); its choice and spurious-signal ratios go into the summary.
     """
@@ -804,8 +826,12 @@ def aggregate(
         partial=partial,
     )
     prog = Progress("lee-aggregate", total=len(paths), unit="chunk") if progress else None
+    model_hash = None if model is None else file_hash(model)
     for p in paths:
-        acc.add(read_chunk(p))
+        ch = read_chunk(p)
+        if model is not None and not (skip_beyond and ch.n and ch.toy_index.min() >= acc.n_toys):
+            check_model_hash(ch, model, model_hash)
+        acc.add(ch)
         if prog:
             prog.update(1)
     res = acc.finish(table_z=[float(z) for z in lee["table_z"]])
@@ -814,10 +840,12 @@ def aggregate(
     gv_scan = res.summary["gross_vitells"]["scan"]
     res.summary["background"] = _background_summary(acc.ref, background)
     res.summary["warnings"] = list(res.summary["background"]["warnings"])
-    res.summary["observed"] = (
-        None if observed is None else _observed_summary(read_chunk(observed, observed=True),
-                                                        acc, zs, gv, gv_scan)
-    )
+    res.summary["observed"] = None
+    if observed is not None:
+        ob = read_chunk(observed, observed=True)
+        if model is not None:
+            check_model_hash(ob, model, model_hash)
+        res.summary["observed"] = _observed_summary(ob, acc, zs, gv, gv_scan)
     zq = observed_z if observed_z is not None else lee.get("observed_z")
     if zq is not None and not (math.isfinite(float(zq)) and float(zq) >= 0):
         msg = f"observed local Z must be a finite number >= 0, got {zq} (--observed-z / lee.observed_z)"

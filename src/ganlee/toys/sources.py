@@ -38,7 +38,6 @@ from.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -48,7 +47,7 @@ import torch
 
 from ganlee.config import ConfigError
 from ganlee.features import FEATURE_NAMES
-from ganlee.io import InputError, read_features
+from ganlee.io import InputError, features_fingerprint, file_hash, read_features
 from ganlee.seeds import derive_seed
 
 __all__ = [
@@ -58,6 +57,7 @@ __all__ = [
     "GanSource",
     "PoolSource",
     "SampleSource",
+    "check_model_features",
     "file_hash",
     "make_source",
 ]
@@ -65,15 +65,6 @@ __all__ = [
 ROLES = ("sample1", "sample2", "reference")
 #: An MC pool must hold at least this many times the events of one toy (both samples).
 MIN_POOL_FACTOR = 10
-
-
-def file_hash(path: str | os.PathLike[str]) -> str:
-    """First 16 hex digits of the SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
 
 
 class SampleSource:
@@ -274,5 +265,33 @@ def make_source(
     if not Path(model).is_file():
         msg = f"GAN checkpoint '{model}' does not exist (run the gan_train rule first)"
         raise InputError(msg)
-    n_mc = read_features(features, names=("m_llg",)).shape[0]
-    return GanSource(model, n_mc, device)
+    mc = read_features(features)
+    source = GanSource(model, mc.shape[0], device)
+    check_model_features(source.model, model, features, mc)
+    return source
+
+
+def check_model_features(
+    model: Any,
+    model_path: str | os.PathLike[str],
+    features: str | os.PathLike[str],
+    mc: np.ndarray,
+) -> None:
+    """``InputError`` naming both files when the GAN was not trained on the events ``mc`` of
+    the features file (``ganlee.io.features_fingerprint``, recorded in the checkpoint's
+    ``split``; checkpoints older than that key are compared by their float64 data hash)."""
+    split = dict(getattr(model, "split", None) or {})
+    want, got = split.get("features_fingerprint"), features_fingerprint(mc)
+    if want is None and "data_fingerprint" in split:
+        from ganlee.gan.train import data_fingerprint
+
+        want, got = split["data_fingerprint"], data_fingerprint(mc)
+    if want == got:
+        return
+    msg = (
+        f"GAN checkpoint '{model_path}' was trained on other events than the features file "
+        f"'{features}' (features fingerprint {want} of {split.get('n_events', '?')} events in "
+        f"the checkpoint, {got} of {mc.shape[0]} events in the file): retrain the GAN on this "
+        "file (rule gan_train) or give the features file it was trained on"
+    )
+    raise InputError(msg)
