@@ -7,6 +7,11 @@ configfile: "config/config.yaml"
 
 
 include: "rules/common.smk"
+
+
+report: report_front_page()
+
+
 include: "rules/mc.smk"
 include: "rules/gan.smk"
 include: "rules/toys.smk"

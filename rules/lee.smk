@@ -25,7 +25,11 @@ rule lee_aggregate:
         model="results/gan/model.pt",
         observed=lee_observed_input(),
     output:
-        summary="results/lee/summary.json",
+        summary=report(
+            "results/lee/summary.json",
+            caption="../report/lee_summary.rst",
+            category="LEE",
+        ),
         zmax="results/lee/zmax.csv",
         hist="results/lee/zmax_hist.pkl",
     log:
@@ -50,90 +54,7 @@ rule lee_plots:
         chunks=lee_scan_chunk_files(),
         observed=lee_observed_input(),
     output:
-        zmax_hist_pdf=report(
-            "results/lee/plots/zmax_hist.pdf",
-            caption="../report/zmax_hist.rst",
-            category="LEE",
-            subcategory="PDF",
-        ),
-        zmax_hist_png=report(
-            "results/lee/plots/zmax_hist.png",
-            caption="../report/zmax_hist.rst",
-            category="LEE",
-            subcategory="PNG",
-        ),
-        pglobal_pdf=report(
-            "results/lee/plots/pglobal.pdf",
-            caption="../report/pglobal.rst",
-            category="LEE",
-            subcategory="PDF",
-        ),
-        pglobal_png=report(
-            "results/lee/plots/pglobal.png",
-            caption="../report/pglobal.rst",
-            category="LEE",
-            subcategory="PNG",
-        ),
-        trials_factor_pdf=report(
-            "results/lee/plots/trials_factor.pdf",
-            caption="../report/trials_factor.rst",
-            category="LEE",
-            subcategory="PDF",
-        ),
-        trials_factor_png=report(
-            "results/lee/plots/trials_factor.png",
-            caption="../report/trials_factor.rst",
-            category="LEE",
-            subcategory="PNG",
-        ),
-        upcrossings_pdf=report(
-            "results/lee/plots/upcrossings.pdf",
-            caption="../report/upcrossings.rst",
-            category="LEE",
-            subcategory="PDF",
-        ),
-        upcrossings_png=report(
-            "results/lee/plots/upcrossings.png",
-            caption="../report/upcrossings.rst",
-            category="LEE",
-            subcategory="PNG",
-        ),
-        zmax_location_pdf=report(
-            "results/lee/plots/zmax_location.pdf",
-            caption="../report/zmax_location.rst",
-            category="LEE",
-            subcategory="PDF",
-        ),
-        zmax_location_png=report(
-            "results/lee/plots/zmax_location.png",
-            caption="../report/zmax_location.rst",
-            category="LEE",
-            subcategory="PNG",
-        ),
-        scans_pdf=report(
-            "results/lee/plots/scans.pdf",
-            caption="../report/scans.rst",
-            category="LEE",
-            subcategory="PDF",
-        ),
-        scans_png=report(
-            "results/lee/plots/scans.png",
-            caption="../report/scans.rst",
-            category="LEE",
-            subcategory="PNG",
-        ),
-        observed_fit_pdf=report(
-            "results/lee/plots/observed_fit.pdf",
-            caption="../report/observed_fit.rst",
-            category="LEE",
-            subcategory="PDF",
-        ),
-        observed_fit_png=report(
-            "results/lee/plots/observed_fit.png",
-            caption="../report/observed_fit.rst",
-            category="LEE",
-            subcategory="PNG",
-        ),
+        **figure_outputs("lee"),
     log:
         "logs/lee/plots.log",
     conda:
@@ -145,3 +66,21 @@ rule lee_plots:
     shell:
         "ganlee lee-plots --config {params.cfg:q} --summary {input.summary} --zmax {input.zmax} "
         "--hist {input.hist} {params.observed} --outdir {params.outdir} {input.chunks} > {log} 2>&1"
+
+
+rule report_front_page:
+    input:
+        description="report/workflow.rst",
+        summary="results/lee/summary.json",
+        gan="results/gan/validation.json",
+    output:
+        "results/report/front_page.rst",
+    log:
+        "logs/report/front_page.log",
+    conda:
+        "../envs/torch.yaml"
+    params:
+        cfg=cfg_json("lee"),
+    shell:
+        "ganlee report-front-page --config {params.cfg:q} --description {input.description} "
+        "--summary {input.summary} --gan {input.gan} --out {output} > {log} 2>&1"

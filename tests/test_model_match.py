@@ -155,18 +155,9 @@ def test_an_explicit_chunk_list_ignores_stale_chunks(tmp_path, capsys):
 def test_the_workflow_aggregates_exactly_the_chunks_of_the_config_with_the_model(tmp_path):
     cfg = tmp_path / "seven.yaml"
     cfg.write_text("toys:\n  n_toys: 7\n  chunk_size: 3\n")
+    dry_run = ["lee_aggregate", "-n", "-p", "--forceall", "--configfile", str(cfg)]
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-n",
-            "-p",
-            "--forceall",
-            "--configfile",
-            str(cfg),
-            "lee_aggregate",
-        ],
+        [sys.executable, "-m", "snakemake", *dry_run],
         cwd=ROOT,
         capture_output=True,
         text=True,

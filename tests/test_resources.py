@@ -49,15 +49,19 @@ def test_known_values_for_the_embedded_config(embedded, tmp_path):
     assert res.gan_train_runtime(embedded, f, 1) == 10
     # memory: 2000 MB + 2314 x 18 x 8 B x 4 copies = 1.33 MB -> 2 MB
     assert res.gan_train_mem_mb(cpu, f, 1) == 2002
-    # a chunk of 10 toys, samples 2314 + 2314 (null sizes), 8 epochs: 370240 event-epochs;
-    # GPU: 10 x 4628 x 72 B + 2314 x 144 B = 3.67 MB -> 4000 + 4; CPU: 3 copies -> 2000 + 11
+    # a chunk of 10 toys, samples 2000 + 2000, 8 epochs: 320000 event-epochs;
+    # GPU: 10 x 4000 x 72 B + 2314 x 144 B = 3.21 MB -> 4000 + 4; CPU: 3 copies -> 2000 + 9
     toys = embedded["toys"]
-    assert res.toy_sizes(toys, f) == (N_MC, N_MC, N_MC)
+    assert res.toy_sizes(toys, f) == (N_MC, 2000, 2000)
     assert res.toys_mem_mb(toys, "gpu", 10, f, 1) == 4004
-    assert res.toys_mem_mb(toys, "cpu", 10, f, 1) == 2011
-    # CPU: 370240 / 5000 + 10 x 0.2 = 76.0 s -> ceil(2.53) + 5 = 8 -> floor 10 min
-    assert res.toys_seconds(toys, "cpu", 10, f) == pytest.approx(370240 / 5000 + 2.0)
+    assert res.toys_mem_mb(toys, "cpu", 10, f, 1) == 2009
+    # CPU: 320000 / 5000 + 10 x 0.2 = 66 s -> ceil(2.2) + 5 = 8 -> floor 10 min
+    assert res.toys_seconds(toys, "cpu", 10, f) == pytest.approx(320000 / 5000 + 2.0)
     assert res.toys_runtime(toys, "cpu", 10, f, 1) == 10
+    # null sizes are the MC's: 10 x 4628 x 8 = 370240 event-epochs, 76.0 s on a CPU
+    mc_sized = {**toys, "sample1_size": None, "sample2_size": None}
+    assert res.toy_sizes(mc_sized, f) == (N_MC, N_MC, N_MC)
+    assert res.toys_seconds(mc_sized, "cpu", 10, f) == pytest.approx(370240 / 5000 + 2.0)
     # chunks of the embedded 20 toys in chunks of 10, and a short last chunk
     assert res.chunk_span(20, 10, 1) == (10, 10)
     assert res.chunk_span(25, 10, 2) == (20, 5)
@@ -66,7 +70,7 @@ def test_known_values_for_the_embedded_config(embedded, tmp_path):
 
 def test_monotone_in_every_size(embedded, tmp_path):
     small, large = _features(tmp_path, 1000), _features(tmp_path, 50000)
-    toys = copy.deepcopy(embedded["toys"])
+    toys = {**copy.deepcopy(embedded["toys"]), "sample1_size": None, "sample2_size": None}
     for hw in ("cpu", "gpu"):
         for f in (small, large):
             runs = [res.toys_seconds(toys, hw, n, f) for n in (1, 10, 100, 1000)]

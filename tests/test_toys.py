@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 from compare import assert_same_z
+from synthetic import synthetic_events
 from toy_helpers import train_tiny_gan
 
 from ganlee.chunks import CHUNK_KEYS, FORMAT_KEY
 from ganlee.cli import main
 from ganlee.config import ConfigError, config_hash, load_config
 from ganlee.features import FEATURE_NAMES
-from ganlee.gan.preprocess import synthetic_events
 from ganlee.io import InputError, write_features
 from ganlee.seeds import derive_seed
 from ganlee.stats.fit import FitSpec
@@ -162,6 +162,29 @@ def test_bootstrap_draws_from_disjoint_halves():
     # the split is fixed by derive_seed(seed, "mc_split"): same seed, same halves
     again = BootstrapSource(mc, seed=5, device=CPU, model_hash="x")
     assert set(again.pools["sample1"].tolist()) == a
+
+
+@pytest.mark.parametrize("size", [100, 1000, 3000])
+def test_sample_sizes_below_and_above_the_mc_size(features, size):
+    """The toy sizes need not be the MC's (N_MC = 1200, halves of 600): the bootstrap resamples
+    each half to any size; every draw still comes from the sample's own half."""
+    cfg = _cfg(sample1_size=size, sample2_size=size, dnn={"layers": [8], "epochs": 1})
+    engine = _engine(cfg, features)
+    assert (engine.n1, engine.n2) == (size, size)
+    drawn = engine.draw_samples(2)
+    src = engine.source
+    assert drawn["sample1"].shape == drawn["sample2"].shape == (size, len(FEATURE_NAMES))
+    for role in ("sample1", "sample2"):
+        pool = src.mc[torch.as_tensor(src.pools[role])].numpy()
+        rows = {r.tobytes() for r in pool}
+        assert all(r.tobytes() in rows for r in drawn[role])
+        distinct = np.unique(drawn[role], axis=0).shape[0]
+        assert distinct <= min(size, pool.shape[0])
+        if size > pool.shape[0]:
+            assert distinct < size  # with replacement: repeats once the half is exhausted
+    res = engine.run_toys(0, 2)
+    assert np.isfinite(res["z_max"]).all()
+    np.testing.assert_array_equal(res["n_fits"], 3 * 31)
 
 
 # ------------------------------------------------------------------------------ selections
@@ -322,9 +345,9 @@ def _fails(args: list[str], out, capsys, match: str) -> None:
     err = capsys.readouterr().err
     assert match in err, err
     assert not out.exists()
-    assert not [
-        p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}")
-    ], "partial file left"
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}")], (
+        "partial file left"
+    )
 
 
 def test_bad_inputs_are_clear_errors_and_leave_no_file(features, tmp_path, capsys):

@@ -11,11 +11,11 @@ import pytest
 import torch
 from scipy import stats
 from sklearn.metrics import roc_auc_score
+from synthetic import synthetic_events
 
 from ganlee.chunks import CHUNK_KEYS, DIAGNOSTIC_KEYS, read_chunk, write_chunk
 from ganlee.config import config_hash, load_config
 from ganlee.features import FEATURE_NAMES
-from ganlee.gan.preprocess import synthetic_events
 from ganlee.io import write_features
 from ganlee.toys.run import ToyEngine
 from ganlee.toys.settings import selection_sizes, toy_config

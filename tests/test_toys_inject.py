@@ -10,19 +10,19 @@ import numpy as np
 import pytest
 import torch
 from scipy import stats
+from synthetic import synthetic_events
 from toy_helpers import train_tiny_gan
 
 from ganlee.chunks import CHUNK_KEYS, FORMAT_KEY, INJECT_KEYS, read_chunk
 from ganlee.cli import main
 from ganlee.config import ConfigError, config_hash, load_config
 from ganlee.features import FEATURE_NAMES
-from ganlee.gan.preprocess import synthetic_events
 from ganlee.io import write_features
 from ganlee.seeds import derive_seed
 from ganlee.stats.fit import FitSpec, scan
+from ganlee.stats.significance import asimov_z
 from ganlee.toys.inject import (
     InjectSettings,
-    asimov_z,
     signal_fractions,
     truncated_normal,
     with_mllg,

@@ -25,6 +25,7 @@ _STAGES = (
     "ganlee.stats.commands",
     "ganlee.validation.commands",
     "ganlee.status",
+    "ganlee.report",
 )
 
 

@@ -7,7 +7,7 @@ event-epochs/s for reference-size models on a GPU or a CPU core, fit seconds per
 of the features file bounds its number of events (float32 branches).
 
 The rules in ``rules/common.smk`` call these functions with the config (or, for a validation
-study, the study's ``toys`` section) and the rule's ``attempt``; see docs/design.md, "Layers".
+study, the study's ``toys`` section) and the rule's ``attempt``.
 """
 
 from __future__ import annotations
