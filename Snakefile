@@ -14,6 +14,7 @@ report: report_front_page()
 
 include: "rules/mc.smk"
 include: "rules/gan.smk"
+include: "rules/fit.smk"
 include: "rules/toys.smk"
 include: "rules/lee.smk"
 

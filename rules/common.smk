@@ -184,6 +184,22 @@ def toys_chunk_mem_mb(wildcards, input, attempt):
     return resources.toys_mem_mb(*_toy_job(wildcards), input.features, attempt)
 
 
+def fit_model_runtime(wildcards, input, attempt):
+    """The pilot toys of rule fit_model, counted twice for scoring the template sample."""
+    pilots = 2 * config["fit"]["spurious"]["pilot_toys"]
+    hw = resources.hardware(config)
+    return resources.toys_runtime(config["toys"], hw, pilots, input.features, attempt)
+
+
+def fit_model_mem_mb(wildcards, input, attempt):
+    hw = resources.hardware(config)
+    return resources.toys_mem_mb(config["toys"], hw, 1, input.features, attempt) + 2000
+
+
+def fit_plot_dir(wildcards, output):
+    return os.path.dirname(output.spurious_signal_pdf)
+
+
 def lee_observed_runtime(wildcards, input, attempt):
     hw = resources.hardware(config)
     return resources.toys_runtime(config["toys"], hw, 1, input.features, attempt)

@@ -3,6 +3,7 @@ rule lee_observed:
         model="results/gan/model.pt",
         features="results/mc/features.root",
         data=observed_features(),
+        background="results/fit/background.json",
     output:
         "results/lee/observed.npz",
     log:
@@ -16,7 +17,8 @@ rule lee_observed:
         cfg=cfg_json("toys", "fit", drop=["toys.n_toys"]),
     shell:
         "ganlee observe --config {params.cfg:q} --model {input.model} "
-        "--features {input.features} --data {input.data} --out {output} > {log} 2>&1"
+        "--features {input.features} --data {input.data} --background {input.background} "
+        "--out {output} > {log} 2>&1"
 
 
 rule lee_aggregate:
@@ -24,6 +26,7 @@ rule lee_aggregate:
         chunks=toy_chunk_files(),
         model="results/gan/model.pt",
         observed=lee_observed_input(),
+        background="results/fit/background.json",
     output:
         summary=report(
             "results/lee/summary.json",
@@ -42,8 +45,8 @@ rule lee_aggregate:
         observed=lee_observed_arg,
     shell:
         "ganlee lee-aggregate --config {params.cfg:q} --model {input.model} {params.observed} "
-        "--summary {output.summary} --zmax {output.zmax} --hist {output.hist} {params.chunks} "
-        "> {log} 2>&1"
+        "--background {input.background} --summary {output.summary} --zmax {output.zmax} "
+        "--hist {output.hist} {params.chunks} > {log} 2>&1"
 
 
 rule lee_plots:

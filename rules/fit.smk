@@ -1,0 +1,31 @@
+rule fit_model:
+    input:
+        model="results/gan/model.pt",
+        features="results/mc/features.root",
+    output:
+        choice="results/fit/background.json",
+        spurious_signal_pdf=report(
+            "results/fit/plots/spurious_signal.pdf",
+            caption="../report/spurious_signal.rst",
+            category="Background model",
+            subcategory="PDF",
+        ),
+        spurious_signal_png=report(
+            "results/fit/plots/spurious_signal.png",
+            caption="../report/spurious_signal.rst",
+            category="Background model",
+            subcategory="PNG",
+        ),
+    log:
+        "logs/fit/fit_model.log",
+    conda:
+        "../envs/torch.yaml"
+    resources:
+        runtime=fit_model_runtime,
+        mem_mb=fit_model_mem_mb,
+    params:
+        cfg=cfg_json("toys", "fit", drop=["toys.n_toys", "toys.chunk_size"]),
+        plots=fit_plot_dir,
+    shell:
+        "ganlee fit-model --config {params.cfg:q} --model {input.model} "
+        "--features {input.features} --out {output.choice} --plots {params.plots} > {log} 2>&1"
