@@ -90,9 +90,12 @@ def print_headline():
 
 
 def final_outputs():
+    """The targets of rule all. The toy chunks are targets themselves: Snakemake does not remake
+    a deleted intermediate file whose consumers are up to date, but it remakes a target."""
     return [
         "results/mc/features.root",
         "results/gan/validation.json",
+        *toy_chunk_files(),
         "results/lee/summary.json",
         "results/lee/plots/pglobal.pdf",
     ]
