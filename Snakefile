@@ -7,8 +7,14 @@ configfile: "config/config.yaml"
 
 
 include: "rules/common.smk"
+
+
+report: report_front_page()
+
+
 include: "rules/mc.smk"
 include: "rules/gan.smk"
+include: "rules/fit.smk"
 include: "rules/toys.smk"
 include: "rules/lee.smk"
 

@@ -12,7 +12,9 @@ On CPU only the eager path exists (graph: n/a).
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,8 +23,11 @@ from ganlee.config import validate
 from ganlee.device import resolve_device
 from ganlee.features import FEATURE_NAMES
 from ganlee.gan.models import init_seeded
-from ganlee.gan.preprocess import Preprocessor, synthetic_events
+from ganlee.gan.preprocess import Preprocessor
 from ganlee.gan.train import Trainer, matmul_tf32
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from synthetic import synthetic_events  # test data, in tests/
 
 
 def _sync(device: torch.device) -> None:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Validation studies (issue 7) at a meaningful size on one GPU, without Snakemake: the ganlee CLI
+# Validation studies at a meaningful size on one GPU, without Snakemake: the ganlee CLI
 # steps of rules/validation.smk (gan-train, toys, lee-aggregate, validation-amplification,
 # validation-summary, validation-plots), run directly, in priority order under a time budget.
 #

@@ -1,4 +1,3 @@
-import json
 import math
 import os
 import sys
@@ -7,8 +6,9 @@ from snakemake.utils import validate
 
 # ganlee.config from the checkout when ganlee is not installed where Snakemake runs
 sys.path.append(os.path.join(workflow.basedir, "src"))
+from ganlee import report as report_spec
 from ganlee import resources
-from ganlee.config import check_input_paths, coerce_types
+from ganlee.config import check_input_paths, coerce_types, inline_config
 
 # Strings where the schema wants numbers (YAML 1.1 `1e-4`, `--config toys='{n_toys: 30}'`)
 # become numbers, as in the ganlee CLI; then every configured input file must exist.
@@ -23,7 +23,12 @@ wildcard_constraints:
 
 
 def cfg_json(*sections, drop=()):
-    """Config keys a step depends on, as JSON; Snakemake reruns a step when they change."""
+    """Config keys a step depends on, inline (ganlee.config.inline_config: a YAML flow mapping,
+    readable in the report); Snakemake reruns a step when they change."""
+    return inline_config(_cfg_sections(*sections, drop=drop))
+
+
+def _cfg_sections(*sections, drop=()):
     cfg = {"seed": config["seed"], "device": config["device"]}
     for section in sections:
         head, _, tail = section.partition(".")
@@ -32,7 +37,7 @@ def cfg_json(*sections, drop=()):
     for key in drop:
         head, _, tail = key.partition(".")
         cfg.get(head, {}).pop(tail, None)
-    return json.dumps(cfg, sort_keys=True)
+    return cfg
 
 
 def mc_generated_files():
@@ -98,10 +103,29 @@ def final_outputs():
         *toy_chunk_files(),
         "results/lee/summary.json",
         "results/lee/plots/pglobal.pdf",
+        "results/report/front_page.rst",
     ]
 
 
-# LEE stage helpers (appended by the LEE engineer).
+def figure_outputs(kind):
+    """Named outputs of a plotting step (ganlee.report.figure_outputs): PDF and PNG of each
+    figure, the PNG marked for the report with its caption."""
+    return {k: _figure_output(f) for k, f in report_spec.figure_outputs(kind).items()}
+
+
+def _figure_output(f):
+    if f.in_report:
+        return report(f.path, caption=f.caption, category=f.category)
+    return f.path
+
+
+def report_front_page():
+    """The report's front page (written by the report_front_page step), as an absolute path:
+    Snakemake would read a relative one from the Snakefile's directory."""
+    return os.path.abspath("results/report/front_page.rst")
+
+
+# LEE stage helpers.
 def lee_chunk_dir(wildcards, input):
     """The directory of the toy chunks: passed instead of thousands of paths (shell limits)."""
     return os.path.dirname(input.chunks[0])
@@ -163,6 +187,22 @@ def toys_chunk_mem_mb(wildcards, input, attempt):
     return resources.toys_mem_mb(*_toy_job(wildcards), input.features, attempt)
 
 
+def fit_model_runtime(wildcards, input, attempt):
+    """The pilot toys of rule fit_model, counted twice for scoring the template sample."""
+    pilots = 2 * config["fit"]["spurious"]["pilot_toys"]
+    hw = resources.hardware(config)
+    return resources.toys_runtime(config["toys"], hw, pilots, input.features, attempt)
+
+
+def fit_model_mem_mb(wildcards, input, attempt):
+    hw = resources.hardware(config)
+    return resources.toys_mem_mb(config["toys"], hw, 1, input.features, attempt) + 2000
+
+
+def fit_plot_dir(wildcards, output):
+    return os.path.dirname(output.spurious_signal_pdf)
+
+
 def lee_observed_runtime(wildcards, input, attempt):
     hw = resources.hardware(config)
     return resources.toys_runtime(config["toys"], hw, 1, input.features, attempt)
@@ -173,16 +213,8 @@ def lee_observed_mem_mb(wildcards, input, attempt):
     return resources.toys_mem_mb(config["toys"], hw, 1, input.features, attempt)
 
 
-# Validation helpers (appended by the validation engineer; rules/validation.smk, issue 7).
+# Validation helpers (rules/validation.smk).
 # The study logic (names, per-study toy config, which studies coincide) is ganlee.validation.studies.
-VALIDATION_PLOTS = (
-    "zmax_gan_vs_mc",
-    "ensemble",
-    "sensitivity",
-    "sculpting",
-    "amplification",
-)
-VALIDATION_CLOSURE_PLOTS = ("closure", "closure_selections")
 # Independent MC samples: mc-generate job indices offset + j (the training MC uses 0..n_jobs-1).
 VALIDATION_MC_INDEX = {"reference": 100000, "pool": 200000}
 
@@ -244,20 +276,19 @@ def validation_model_arg(wildcards, input):
 
 
 def validation_toys_cfg(wildcards):
-    cfg = _vstudies().study_toy_config(config, wildcards.study)
-    return json.dumps(cfg, sort_keys=True)
+    return inline_config(_vstudies().study_toy_config(config, wildcards.study))
 
 
 def validation_gan_cfg(wildcards):
-    cfg = json.loads(cfg_json("gan"))
+    cfg = _cfg_sections("gan")
     cfg["seed"] = _vstudies().ensemble_seed(config, int(wildcards.g))
-    return json.dumps(cfg, sort_keys=True)
+    return inline_config(cfg)
 
 
 def validation_lee_cfg(wildcards):
-    cfg = json.loads(cfg_json("lee"))
+    cfg = _cfg_sections("lee")
     cfg["toys"] = {"n_toys": _vstudies().sizes(config)[0]}
-    return json.dumps(cfg, sort_keys=True)
+    return inline_config(cfg)
 
 
 def _validation_mc_jobs(sample):
@@ -345,8 +376,8 @@ def validation_main_lee_dir(wildcards, input):
     return os.path.dirname(input.main_lee[0])
 
 
-def validation_plot_files(ext=("pdf", "png")):
-    return [f"results/validation/plots/{n}.{e}" for n in VALIDATION_PLOTS for e in ext]
+def validation_plot_files():
+    return report_spec.figure_paths("validation")
 
 
 def validation_closure_inputs(wildcards):
@@ -361,12 +392,7 @@ def validation_closure_args(wildcards, input):
 def validation_closure_outputs():
     if not config["validation"]["closure"]["enabled"]:
         return []
-    plots = [
-        f"results/validation/plots/{n}.{e}"
-        for n in VALIDATION_CLOSURE_PLOTS
-        for e in ("pdf", "png")
-    ]
-    return ["results/validation/closure.json", *plots]
+    return ["results/validation/closure.json", *report_spec.figure_paths("closure")]
 
 
 def validation_outputs():

@@ -146,66 +146,7 @@ rule validation_plots:
     input:
         "results/validation/summary.json",
     output:
-        zmax_gan_vs_mc_pdf=report(
-            "results/validation/plots/zmax_gan_vs_mc.pdf",
-            caption="../report/validation_zmax_gan_vs_mc.rst",
-            category="Validation",
-            subcategory="PDF",
-        ),
-        zmax_gan_vs_mc_png=report(
-            "results/validation/plots/zmax_gan_vs_mc.png",
-            caption="../report/validation_zmax_gan_vs_mc.rst",
-            category="Validation",
-            subcategory="PNG",
-        ),
-        ensemble_pdf=report(
-            "results/validation/plots/ensemble.pdf",
-            caption="../report/validation_ensemble.rst",
-            category="Validation",
-            subcategory="PDF",
-        ),
-        ensemble_png=report(
-            "results/validation/plots/ensemble.png",
-            caption="../report/validation_ensemble.rst",
-            category="Validation",
-            subcategory="PNG",
-        ),
-        sensitivity_pdf=report(
-            "results/validation/plots/sensitivity.pdf",
-            caption="../report/validation_sensitivity.rst",
-            category="Validation",
-            subcategory="PDF",
-        ),
-        sensitivity_png=report(
-            "results/validation/plots/sensitivity.png",
-            caption="../report/validation_sensitivity.rst",
-            category="Validation",
-            subcategory="PNG",
-        ),
-        sculpting_pdf=report(
-            "results/validation/plots/sculpting.pdf",
-            caption="../report/validation_sculpting.rst",
-            category="Validation",
-            subcategory="PDF",
-        ),
-        sculpting_png=report(
-            "results/validation/plots/sculpting.png",
-            caption="../report/validation_sculpting.rst",
-            category="Validation",
-            subcategory="PNG",
-        ),
-        amplification_pdf=report(
-            "results/validation/plots/amplification.pdf",
-            caption="../report/validation_amplification.rst",
-            category="Validation",
-            subcategory="PDF",
-        ),
-        amplification_png=report(
-            "results/validation/plots/amplification.png",
-            caption="../report/validation_amplification.rst",
-            category="Validation",
-            subcategory="PNG",
-        ),
+        **figure_outputs("validation"),
     log:
         "logs/validation/plots.log",
     conda:
@@ -239,30 +180,7 @@ rule validation_closure_plots:
     input:
         "results/validation/closure.json",
     output:
-        closure_pdf=report(
-            "results/validation/plots/closure.pdf",
-            caption="../report/validation_closure.rst",
-            category="Validation",
-            subcategory="PDF",
-        ),
-        closure_png=report(
-            "results/validation/plots/closure.png",
-            caption="../report/validation_closure.rst",
-            category="Validation",
-            subcategory="PNG",
-        ),
-        selections_pdf=report(
-            "results/validation/plots/closure_selections.pdf",
-            caption="../report/validation_closure_selections.rst",
-            category="Validation",
-            subcategory="PDF",
-        ),
-        selections_png=report(
-            "results/validation/plots/closure_selections.png",
-            caption="../report/validation_closure_selections.rst",
-            category="Validation",
-            subcategory="PNG",
-        ),
+        **figure_outputs("closure"),
     log:
         "logs/validation/closure_plots.log",
     conda:

@@ -10,9 +10,19 @@ import pytest
 import torch
 
 from ganlee.config import ConfigError
-from ganlee.stats.fit import FitSpec, candidates, expected_counts, signal_shape
+from ganlee.seeds import derive_seed
+from ganlee.stats.fit import (
+    FitSpec,
+    candidates,
+    expected_counts,
+    goodness_of_fit,
+    scan_batched,
+    signal_shape,
+)
 from ganlee.stats.fit.spurious import choose, spurious_scan
 from ganlee.stats.lee import global_significance, gv_p_global
+
+SEED = 20240607
 
 
 @pytest.fixture(autouse=True)
@@ -124,3 +134,24 @@ def test_gross_vitells_is_clipped_and_labelled():
     assert block["z_global_is"] == "lower_bound"
     assert block["p_global_unclipped"] == pytest.approx(float(raw))
     assert out["gross_vitells_scan"]["p_global_is"] == "approximation"
+
+
+def test_goodness_of_fit_is_calibrated(spec):
+    """Background-only toys of the fitted family: the saturated-likelihood p-value is uniform
+    (P(p < 0.05) = 0.05 within 4 binomial errors), <D> = ndf and <chi2/ndf> = 1 within 4
+    standard errors (Baker & Cousins 1984)."""
+    n = 1000
+    nu = expected_counts(spec, 50.0, -1.0, 0.2)
+    y = np.random.default_rng(derive_seed(SEED, "gof")).poisson(nu, size=(n, spec.nbins))
+    one = spec.with_masses([150.0])
+    g = goodness_of_fit(y, scan_batched(y, one), one)
+    assert np.all(g["ndf"] == spec.nbins - 3)
+    frac = float(np.mean(g["p_value"] < 0.05))
+    assert abs(frac - 0.05) < 4 * math.sqrt(0.05 * 0.95 / n), frac
+    ndf = spec.nbins - 3
+    assert abs(g["deviance"].mean() - ndf) < 4 * math.sqrt(2 * ndf / n)
+    assert abs(g["chi2_ndf"].mean() - 1.0) < 4 * math.sqrt(2 / ndf / n)
+    # a shape the model cannot follow is rejected
+    bad = expected_counts(spec.with_background("exp_poly4"), 50.0, -1.0, 0.3, 0.6, -0.8)
+    yb = np.random.default_rng(derive_seed(SEED, "gof", "bad")).poisson(10 * bad, size=(5, 40))
+    assert np.all(goodness_of_fit(yb, scan_batched(yb, one), one)["p_value"] < 1e-3)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from synthetic import synthetic_events
 from test_gan_preprocess import independently_invalid
 
 from ganlee.features import FEATURE_NAMES
-from ganlee.gan.preprocess import synthetic_events
 from ganlee.gan.sample import GanModel, load_model, sample, sample_torch
 from ganlee.gan.train import train
 from ganlee.io import InputError

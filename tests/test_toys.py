@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 from compare import assert_same_z
+from synthetic import synthetic_events
 from toy_helpers import train_tiny_gan
 
-from ganlee.chunks import CHUNK_KEYS, FORMAT_KEY
+from ganlee.chunks import BACKGROUND_KEYS, CHUNK_KEYS, FORMAT_KEY, GOF_KEYS
 from ganlee.cli import main
 from ganlee.config import ConfigError, config_hash, load_config
 from ganlee.features import FEATURE_NAMES
-from ganlee.gan.preprocess import synthetic_events
 from ganlee.io import InputError, write_features
 from ganlee.seeds import derive_seed
 from ganlee.stats.fit import FitSpec
@@ -244,7 +244,9 @@ def test_chunk_file_contract(features, tmp_path, capsys):
     )
     assert rc == 0
     with np.load(out, allow_pickle=False) as d:
-        assert sorted(d.files) == sorted((FORMAT_KEY, *CHUNK_KEYS))
+        assert sorted(d.files) == sorted((FORMAT_KEY, *CHUNK_KEYS, *BACKGROUND_KEYS))
+        assert str(d["background_hash"]) == "fit.background:exp_poly2"
+        assert d["background_models"].tolist() == ["exp_poly2"] * 3
         K, S, M = 3, 3, 31
         dtypes = {
             "toy_index": np.int64,
@@ -327,7 +329,8 @@ def test_observe_file(features, mc, tmp_path):
     )
     assert rc == 0
     with np.load(out, allow_pickle=False) as d:
-        assert sorted(d.files) == sorted((FORMAT_KEY, *CHUNK_KEYS, "edges", "counts"))
+        keys = (FORMAT_KEY, *CHUNK_KEYS, *BACKGROUND_KEYS, *GOF_KEYS, "edges", "counts")
+        assert sorted(d.files) == sorted(keys)
         assert d["toy_index"].tolist() == [-1]
         assert d["z"].shape == (1, 3, 31)
         np.testing.assert_array_equal(d["edges"], np.arange(130.0, 170.5, 1.0))

@@ -28,11 +28,11 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from synthetic import synthetic_events
 from toy_helpers import train_tiny_gan
 
 from ganlee.config import load_config
 from ganlee.features import FEATURE_NAMES
-from ganlee.gan.preprocess import synthetic_events
 from ganlee.io import write_features
 from ganlee.toys.run import ToyEngine
 from ganlee.toys.sources import make_source

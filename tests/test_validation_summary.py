@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from synthetic import synthetic_events
 
 from ganlee.cli import main as ganlee
 from ganlee.config import load_config
 from ganlee.features import FEATURE_NAMES
-from ganlee.gan.preprocess import synthetic_events
 from ganlee.gan.train import train
 from ganlee.io import write_features
 from ganlee.stats.lee import read_zmax_csv
@@ -255,8 +255,7 @@ def test_plots_are_written(run):
 
 
 def test_partial_summary_lists_missing_studies(run, tmp_path):
-    from ganlee.io import InputError
-    from ganlee.io import write_json
+    from ganlee.io import InputError, write_json
     from ganlee.validation.plots import validation_plots
     from ganlee.validation.summary import build_summary
 

@@ -18,6 +18,14 @@ Keys of a toy chunk (K toys, S selections, M masses): ``CHUNK_KEYS``, ``z`` floa
 * ``toys.inject``: ``INJECT_KEYS`` -- ``n_injected`` int64 (K,), ``inject_mass`` and
   ``inject_width`` float64 0-d.
 
+Keys of the background model (``BACKGROUND_KEYS``, written by every toy job and the observed
+run; absent in files written before them): ``background_hash`` 0-d string (the hash of rule
+fit_model's choice file, or ``fit.background:<model>`` without one), ``background_models``
+(S,) strings (the model of each selection) and ``background_warnings`` (n,) strings (selections
+for which no candidate passed the spurious-signal test). The observed file adds ``GOF_KEYS``,
+the goodness of fit of each selection's background-only fit, float64 (1, S):
+``gof_deviance``, ``gof_ndf``, ``gof_p_value``, ``gof_chi2``, ``gof_chi2_ndf``.
+
 Every file carries ``format_version`` (0-d int64, ``FORMAT_VERSION``). A file without it has
 the layout of version 1 (files written before the key existed), so it stays readable; any other
 version is refused with an error naming the file.
@@ -38,11 +46,13 @@ from numpy.typing import NDArray
 from ganlee.io import InputError, atomic_path
 
 __all__ = [
+    "BACKGROUND_KEYS",
     "CHUNK_KEYS",
     "DIAGNOSTIC_KEYS",
     "FILE_LEVEL_KEYS",
     "FORMAT_KEY",
     "FORMAT_VERSION",
+    "GOF_KEYS",
     "INJECT_KEYS",
     "OBSERVED_KEYS",
     "Chunk",
@@ -84,11 +94,16 @@ DIAGNOSTIC_KEYS: tuple[str, ...] = (
 )
 #: Keys added by ``toys.inject.n_signal > 0``.
 INJECT_KEYS: tuple[str, ...] = ("n_injected", "inject_mass", "inject_width")
+#: The background model the fits used (``ganlee.background.choice``).
+BACKGROUND_KEYS: tuple[str, ...] = ("background_hash", "background_models", "background_warnings")
+#: Goodness of fit of the observed data's background-only fits (``ganlee.stats.fit.gof``).
+GOF_KEYS: tuple[str, ...] = ("gof_deviance", "gof_ndf", "gof_p_value", "gof_chi2", "gof_chi2_ndf")
 #: Optional keys that describe the whole file, not one toy each.
 FILE_LEVEL_KEYS: tuple[str, ...] = ("edges", "inject_mass", "inject_width")
 
 _PER_TOY = ("seed", "z_max", "mass_at_max", "selection_at_max", "n_fits", "n_failed")
 _OPTIONAL = tuple(dict.fromkeys((*DIAGNOSTIC_KEYS, *INJECT_KEYS)))
+_ALLOWED = (*_OPTIONAL, *BACKGROUND_KEYS, *GOF_KEYS)
 
 
 @dataclass
@@ -122,6 +137,14 @@ class Chunk:
     n_injected: NDArray[np.int64] | None = None
     inject_mass: NDArray[np.float64] | None = None
     inject_width: NDArray[np.float64] | None = None
+    background_hash: str | None = None
+    background_models: NDArray[np.str_] | None = None
+    background_warnings: NDArray[np.str_] | None = None
+    gof_deviance: NDArray[np.float64] | None = None
+    gof_ndf: NDArray[np.float64] | None = None
+    gof_p_value: NDArray[np.float64] | None = None
+    gof_chi2: NDArray[np.float64] | None = None
+    gof_chi2_ndf: NDArray[np.float64] | None = None
 
     @property
     def n(self) -> int:
@@ -143,7 +166,7 @@ def write_chunk(
     """
     required = OBSERVED_KEYS if observed else CHUNK_KEYS
     missing = [k for k in required if k not in arrays]
-    unknown = [k for k in arrays if k not in required and k not in _OPTIONAL]
+    unknown = [k for k in arrays if k not in required and k not in _ALLOWED]
     if missing or unknown:
         msg = f"chunk '{path}': missing key(s) {missing}, unknown key(s) {unknown}"
         raise ValueError(msg)
@@ -175,7 +198,7 @@ def _load(p: Path, kind: str, required: tuple[str, ...]) -> dict[str, NDArray[An
             if missing:
                 msg = f"{kind} '{p}' lacks key(s) {missing} (has {sorted(files)})"
                 raise InputError(msg)
-            return {k: f[k] for k in (*required, *_OPTIONAL) if k in files}
+            return {k: f[k] for k in (*required, *_ALLOWED) if k in files}
     except InputError:
         raise
     except Exception as exc:
@@ -242,7 +265,10 @@ def read_chunk(path: str | os.PathLike[str], observed: bool = False) -> Chunk:
         "masses": np.float64,
         "selections": np.float64,
     }
-    optional = {k: np.asarray(d[k]) for k in _OPTIONAL if k in d}
+    vector_fields: dict[str, Any] = {k: _vector(d, k, dt, where) for k, dt in vectors.items()}
+    optional: dict[str, Any] = {k: np.asarray(d[k]) for k in _ALLOWED if k in d}
+    if "background_hash" in optional:
+        optional["background_hash"] = str(optional["background_hash"])
     if "edges" in optional:
         optional["edges"] = _vector(d, "edges", np.float64, where)
     if observed:
@@ -253,7 +279,7 @@ def read_chunk(path: str | os.PathLike[str], observed: bool = False) -> Chunk:
         config_hash=str(d["config_hash"]),
         model_hash=str(d["model_hash"]),
         config_json=str(d["config_json"]),
-        **{k: _vector(d, k, dt, where) for k, dt in vectors.items()},
+        **vector_fields,
         **optional,
     )
     _check_shapes(chunk, where)

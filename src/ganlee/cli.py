@@ -21,10 +21,12 @@ __all__ = ["build_parser", "main"]
 _STAGES = (
     "ganlee.mc.commands",
     "ganlee.gan.commands",
+    "ganlee.background.commands",
     "ganlee.toys.commands",
     "ganlee.stats.commands",
     "ganlee.validation.commands",
     "ganlee.status",
+    "ganlee.report",
 )
 
 

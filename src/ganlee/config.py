@@ -40,6 +40,7 @@ __all__ = [
     "check_input_paths",
     "coerce_types",
     "config_hash",
+    "inline_config",
     "input_paths",
     "load_config",
     "load_yaml",
@@ -76,6 +77,13 @@ _NULL = ("null", "~", "")
 def load_yaml(text: str) -> Any:
     """Parse YAML with ``1e-4`` read as a float (YAML 1.2 core schema), as the CLI does."""
     return yaml.load(text, _Loader)
+
+
+def inline_config(cfg: dict[str, Any]) -> str:
+    """``cfg`` as a one-line YAML flow mapping (``{fit: {sigma: 2.5}, seed: 1}``, keys sorted),
+    the form the rules pass to ``--config``: ``load_config`` reads it back to ``cfg`` exactly,
+    and it holds no double quotes, so Snakemake's report shows it as written."""
+    return yaml.safe_dump(cfg, default_flow_style=True, sort_keys=True, width=math.inf).strip()
 
 
 def _scalar(value: str, types: list[str]) -> Any:
@@ -192,8 +200,11 @@ def _read_raw(spec: str | Path | None) -> Any:
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
-            msg = f"--config: inline JSON is not valid: {exc}"
-            raise ConfigError(msg) from exc
+            try:  # a YAML flow mapping (inline_config)
+                return load_yaml(text)
+            except yaml.YAMLError:
+                msg = f"--config: inline JSON (or YAML flow mapping) is not valid: {exc}"
+                raise ConfigError(msg) from exc
     path = Path(text)
     if not path.is_file():
         msg = f"config file '{path}' does not exist"

@@ -7,6 +7,7 @@ one chunk path per line, so thousands of chunks never hit the shell's argument-l
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import Any
@@ -69,8 +70,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--background",
         default=None,
-        help="background-model choice JSON (results/fit/background.json) for the headline, "
-        "when it exists",
+        help="background-model choice JSON of rule fit_model (results/fit/background.json), "
+        "when it exists: its hash must be the chunks' background_hash; its per-selection "
+        "result goes into the summary and the headline",
     )
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.add_argument("chunks", nargs="+", help=_CHUNKS_HELP)
@@ -116,6 +118,7 @@ def _aggregate(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         partial=args.partial,
         model=args.model,
+        background=args.background if args.background and os.path.isfile(args.background) else None,
     )
     if args.summary:
         write_json(args.summary, res.summary)

@@ -380,9 +380,8 @@ class LeeAccumulator:
     def _check_same_study(self, ch: Chunk) -> None:
         ref = self.ref
         assert ref is not None
-        for name in ("config_hash", "model_hash"):
+        for name, what in _STUDY_HASHES.items():
             if getattr(ch, name) != getattr(ref, name):
-                what = "toy configuration" if name == "config_hash" else "GAN model"
                 msg = (
                     f"toy chunk '{ch.path}' has {name} '{getattr(ch, name)}' but '{ref.path}' has "
                     f"'{getattr(ref, name)}': the chunks come from different {what}s "
@@ -649,6 +648,7 @@ class LeeAccumulator:
             "skipped_chunks": self.skipped,
             "config_hash": ref.config_hash,
             "model_hash": ref.model_hash,
+            "background_hash": ref.background_hash,
             "masses": ref.masses,
             "selections": ref.selections,
             "cl": self.cl,
@@ -669,6 +669,100 @@ class LeeAccumulator:
                 "overflow": int(self.hist.view(flow=True)[-1]),
             },
         }
+
+
+_STUDY_HASHES = {
+    "config_hash": "toy configuration",
+    "model_hash": "GAN model",
+    "background_hash": "background-model choice (results/fit/background.json)",
+}
+
+
+def _check_observed(ob: Chunk, ref: Chunk) -> None:
+    """The observed file must come from the toys' configuration, model and background choice."""
+    for name in _STUDY_HASHES:
+        if getattr(ob, name) != getattr(ref, name):
+            msg = (
+                f"observed file '{ob.path}' has {name} '{getattr(ob, name)}' but the toy chunks "
+                f"(e.g. '{ref.path}') have '{getattr(ref, name)}': the observed data must "
+                "be analysed with the same configuration and GAN model as the toys, and with the "
+                "same background choice"
+            )
+            raise InputError(msg)
+    for name in ("masses", "selections"):
+        a, b = getattr(ob, name), getattr(ref, name)
+        if a.shape != b.shape or not np.allclose(a, b, rtol=0, atol=1e-9):
+            msg = f"observed file '{ob.path}': '{name}' {a.tolist()} differ from the toys' {b.tolist()}"
+            raise InputError(msg)
+
+
+def _observed_summary(
+    ob: Chunk, acc: LeeAccumulator, zs: NDArray[np.float64], gv: dict[str, Any],
+    gv_scan: dict[str, Any],
+) -> dict[str, Any]:
+    """Global significance of the observed z_max and the goodness of fit of each selection."""
+    assert acc.ref is not None
+    _check_observed(ob, acc.ref)
+    zobs = float(ob.z_max[0])
+    if not math.isfinite(zobs):
+        msg = f"observed file '{ob.path}': z_max is not finite (every fit failed)"
+        raise InputError(msg)
+    sig = global_significance(zobs, zs, gv, acc.cl, gv_scan)
+    sig.update({
+        "source": str(ob.path),
+        "mass_at_max": float(ob.mass_at_max[0]),
+        "selection_at_max": float(ob.selection_at_max[0]),
+        "n_fits": int(ob.n_fits[0]),
+        "n_failed": int(ob.n_failed[0]),
+        "goodness_of_fit": _goodness_of_fit(ob),
+    })
+    return sig
+
+
+def _goodness_of_fit(ob: Chunk) -> list[dict[str, Any]] | None:
+    """Per selection: model, saturated-likelihood deviance, ndf, p-value, Pearson chi2/ndf."""
+    if ob.gof_p_value is None:
+        return None
+    models = ob.background_models
+    rows = []
+    for j, frac in enumerate(ob.selections):
+        row: dict[str, Any] = {"selection": float(frac)}
+        row["background"] = None if models is None else str(models[j])
+        for key in ("deviance", "ndf", "p_value", "chi2", "chi2_ndf"):
+            arr = getattr(ob, f"gof_{key}")
+            row[key] = None if arr is None else float(np.asarray(arr).reshape(-1)[j])
+        rows.append(row)
+    return rows
+
+
+def _background_summary(ref: Chunk | None, choice: str | os.PathLike[str] | None) -> dict[str, Any]:
+    """The background model the toys used: hash, model per selection, warnings, and with the
+    choice file its spurious-signal result per selection."""
+    assert ref is not None
+    models = None if ref.background_models is None else [str(m) for m in ref.background_models]
+    warnings = [] if ref.background_warnings is None else [str(w) for w in ref.background_warnings]
+    out: dict[str, Any] = {
+        "hash": ref.background_hash, "models": models, "warnings": warnings, "choice": None,
+    }
+    if choice is None:
+        return out
+    if ref.background_hash is None or ref.background_hash.startswith("fit.background:"):
+        out["warnings"].append(
+            f"the toys were fitted with {ref.background_hash or 'fit.background'} for every "
+            f"selection, not with the background choice '{choice}'"
+        )
+        return out
+    from ganlee.background.choice import choice_summary, read_choice
+
+    ch = read_choice(choice, ref.selections)
+    if ch.hash != ref.background_hash:
+        msg = (
+            f"background choice '{choice}' has hash '{ch.hash}' but the toy chunks (e.g. "
+            f"'{ref.path}') were fitted with '{ref.background_hash}': rerun the toys"
+        )
+        raise InputError(msg)
+    out["choice"] = choice_summary(choice)
+    return out
 
 
 def _chunk_size_from(config_json: str) -> int | None:
@@ -705,6 +799,7 @@ def aggregate(
     skip_beyond: bool = False,
     progress: bool = True,
     partial: bool = False,
+    background: str | os.PathLike[str] | None = None,
     model: str | os.PathLike[str] | None = None,
 ) -> LeeResult:
     """Aggregate toy chunk files (streamed) into a ``LeeResult``.
@@ -716,6 +811,8 @@ def aggregate(
     some of ``0..toys.n_toys-1`` are missing (the summary says ``partial: true``). ``model``:
     the GAN checkpoint the toys must come from; every chunk (and the observed file) made with
     another GAN is refused (``check_model_hash``).
+    ``background``: rule fit_model's choice file the toys were fitted with (its hash must be the
+    chunks' ``background_hash``); its choice and spurious-signal ratios go into the summary.
     """
     lee = cfg["lee"]
     paths = list(chunks)
@@ -741,39 +838,14 @@ def aggregate(
     zs = np.sort(res.z_max[np.isfinite(res.z_max)])
     gv = res.summary["gross_vitells"]["union"]
     gv_scan = res.summary["gross_vitells"]["scan"]
+    res.summary["background"] = _background_summary(acc.ref, background)
+    res.summary["warnings"] = list(res.summary["background"]["warnings"])
+    res.summary["observed"] = None
     if observed is not None:
         ob = read_chunk(observed, observed=True)
         if model is not None:
             check_model_hash(ob, model, model_hash)
-        assert acc.ref is not None
-        for name in ("config_hash", "model_hash"):
-            if getattr(ob, name) != getattr(acc.ref, name):
-                msg = (
-                    f"observed file '{ob.path}' has {name} '{getattr(ob, name)}' but the toy chunks "
-                    f"(e.g. '{acc.ref.path}') have '{getattr(acc.ref, name)}': the observed data must "
-                    "be analysed with the same configuration and GAN model as the toys"
-                )
-                raise InputError(msg)
-        for name in ("masses", "selections"):
-            a, b = getattr(ob, name), getattr(acc.ref, name)
-            if a.shape != b.shape or not np.allclose(a, b, rtol=0, atol=1e-9):
-                msg = f"observed file '{ob.path}': '{name}' {a.tolist()} differ from the toys' {b.tolist()}"
-                raise InputError(msg)
-        zobs = float(ob.z_max[0])
-        if not math.isfinite(zobs):
-            msg = f"observed file '{ob.path}': z_max is not finite (every fit failed)"
-            raise InputError(msg)
-        sig = global_significance(zobs, zs, gv, acc.cl, gv_scan)
-        sig.update({
-            "source": str(ob.path),
-            "mass_at_max": float(ob.mass_at_max[0]),
-            "selection_at_max": float(ob.selection_at_max[0]),
-            "n_fits": int(ob.n_fits[0]),
-            "n_failed": int(ob.n_failed[0]),
-        })
-        res.summary["observed"] = sig
-    else:
-        res.summary["observed"] = None
+        res.summary["observed"] = _observed_summary(ob, acc, zs, gv, gv_scan)
     zq = observed_z if observed_z is not None else lee.get("observed_z")
     if zq is not None and not (math.isfinite(float(zq)) and float(zq) >= 0):
         msg = f"observed local Z must be a finite number >= 0, got {zq} (--observed-z / lee.observed_z)"

@@ -277,24 +277,30 @@ def _plot_upcrossings(plt: Any, summary: dict[str, Any], out: Path) -> list[Path
     up = summary["gross_vitells"]["upcrossings_by_level"]
     z0 = summary["gross_vitells"]["z0"]
     levels = json_array(up["z_levels"])
+    # a level no toy crosses (0 upcrossings) has no place on the log axis: not drawn
     scale = np.exp((levels**2 - z0**2) / 2)
+
+    def scaled(values: Any) -> np.ndarray:
+        y = json_array(values) * scale
+        return np.where(y > 0, y, np.nan)
+
     sels = summary["selections"]
     fig, ax = plt.subplots(figsize=(9.5, 7))
     cmap = plt.get_cmap("viridis")
     curves = []
     for j, (frac, vals) in enumerate(zip(sels, up["per_selection"], strict=True)):
-        y = json_array(vals) * scale
+        y = scaled(vals)
         color = cmap(j / max(len(sels) - 1, 1))
         ax.plot(levels, y, marker="o", ms=4, lw=1, color=color, label=selection_label(frac))
         curves.append(y)
     style = {"ms": 6, "lw": 1.5, "capsize": 3}
     if len(sels) > 1:
-        y = json_array(up["sum_over_selections"]) * scale
+        y = scaled(up["sum_over_selections"])
         err = json_array(up["sum_over_selections_err"]) * scale
         label = "sum over selections (union, headline)"
         ax.errorbar(levels, y, yerr=err, fmt="D-", color=_GV_COLOR, label=label, **style)
         curves.append(y)
-    y = json_array(up["selection_max"]) * scale
+    y = scaled(up["selection_max"])
     err = json_array(up["selection_max_err"]) * scale
     label = r"max over selections ($Z_{\max}$ scan)"
     ax.errorbar(levels, y, yerr=err, fmt="s-", color="black", label=label, **style)

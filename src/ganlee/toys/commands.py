@@ -25,6 +25,12 @@ def _common(p: argparse.ArgumentParser) -> None:
         "mc_bootstrap (default: %(default)s)",
     )
     p.add_argument("--device", default=None, help="override config key 'device' (auto, cpu, cuda)")
+    p.add_argument(
+        "--background",
+        default=None,
+        help="background choice of rule fit_model (results/fit/background.json): the model of "
+        "each selection; default: config key 'fit.background' for every selection",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -89,7 +95,12 @@ def _engine(args: argparse.Namespace) -> Any:
     cfg = load_config(args.config)
     device = resolve_device(args.device or cfg["device"])
     source = make_source(cfg, args.features, args.model, device)
-    return ToyEngine(cfg, source)
+    choice = None
+    if args.background is not None:
+        from ganlee.background.choice import read_choice
+
+        choice = read_choice(args.background, cfg["toys"]["selections"])
+    return ToyEngine(cfg, source, background=choice)
 
 
 def _toys(args: argparse.Namespace) -> int:

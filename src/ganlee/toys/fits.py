@@ -2,7 +2,9 @@
 
 One batched scan (``ganlee.stats.fit.scan``) over all T x S m_llg histograms of a chunk gives
 ``Z = sqrt(2 (ln L_sb - ln L_b))`` at every mass of the grid (docs/design.md, "Fits and
-background model"); ``z_max`` is the largest finite Z over selections and masses. A fit that
+background model"), each selection with its own background model (the choice of rule
+fit_model, else ``fit.background``); ``z_max`` is the largest finite Z over selections and
+masses. A fit that
 fails is not an error: its Z is NaN and it is counted in ``n_failed``.
 """
 
@@ -14,19 +16,33 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganlee.stats.fit import FitSpec, scan
+from ganlee.stats.fit import FitSpec, goodness_of_fit, scan
 
 __all__ = ["fit_histograms", "scan_z", "z_maxima"]
 
 
-def scan_z(counts: torch.Tensor, spec: FitSpec, device: Any = None) -> np.ndarray:
+def scan_z(
+    counts: torch.Tensor,
+    spec: FitSpec,
+    device: Any = None,
+    models: Sequence[str] | None = None,
+    gof: bool = False,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Z of every histogram of ``counts`` ``(T, S, nbins)`` at every mass of ``spec``:
-    float64 ``(T, S, M)``, NaN where a fit failed (non-zero status or non-finite Z)."""
+    float64 ``(T, S, M)``, NaN where a fit failed (non-zero status or non-finite Z).
+    ``models`` (S,): the background model of each selection (None: ``spec.background``);
+    ``gof``: also the goodness of fit of each background-only fit (``gof_*`` arrays (T, S))."""
     T, S, nb = counts.shape
-    res = scan(counts.reshape(T * S, nb), spec, backend=spec.backend, device=device)
+    flat = counts.reshape(T * S, nb)
+    background = None if models is None else list(models) * T
+    res = scan(flat, spec, backend=spec.backend, device=device, background=background)
     z = np.asarray(torch.as_tensor(res.z).cpu(), dtype=np.float64).reshape(T, S, -1)
     status = np.asarray(torch.as_tensor(res.status).cpu()).reshape(T, S, -1)
-    return np.where((status != 0) | ~np.isfinite(z), np.nan, z)
+    extra: dict[str, np.ndarray] = {}
+    if gof:
+        g = goodness_of_fit(flat.cpu().numpy(), res, spec)
+        extra = {f"gof_{k}": v.reshape(T, S) for k, v in g.items()}
+    return np.where((status != 0) | ~np.isfinite(z), np.nan, z), extra
 
 
 def z_maxima(
@@ -53,8 +69,15 @@ def z_maxima(
 
 
 def fit_histograms(
-    counts: torch.Tensor, spec: FitSpec, selections: Sequence[float], device: Any = None
+    counts: torch.Tensor,
+    spec: FitSpec,
+    selections: Sequence[float],
+    device: Any = None,
+    models: Sequence[str] | None = None,
+    gof: bool = False,
 ) -> dict[str, np.ndarray]:
-    """Fit the m_llg histograms ``counts`` ``(T, S, nbins)`` of T toys and S selections: the
-    chunk arrays of ``z_maxima``."""
-    return z_maxima(scan_z(counts, spec, device), spec.masses, selections)
+    """Fit the m_llg histograms ``counts`` ``(T, S, nbins)`` of T toys and S selections (the
+    background model of each selection: ``models``): the chunk arrays of ``z_maxima``, with
+    ``gof`` also the ``gof_*`` goodness-of-fit arrays (T, S)."""
+    z, extra = scan_z(counts, spec, device, models, gof)
+    return {**z_maxima(z, spec.masses, selections), **extra}

@@ -29,8 +29,8 @@ Signal features (``source``):
     DNN can only find the signal through m_llg and the two recomputed features: the hardest
     case for the classifier, and the one where its m_llg sculpting matters most.
 
-The Asimov significance of a counting experiment, ``asimov_z``, is the reference a strong
-injected signal is compared with (Cowan, Cranmer, Gross, Vitells, arXiv:1007.1727, eq. 97).
+The Asimov significance a strong injected signal is compared with is
+``ganlee.stats.significance.asimov_z`` (arXiv:1007.1727, eq. 97).
 """
 
 from __future__ import annotations
@@ -50,7 +50,6 @@ from ganlee.seeds import derive_seed
 __all__ = [
     "SIGNAL_SOURCES",
     "InjectSettings",
-    "asimov_z",
     "draw_signal",
     "signal_fractions",
     "truncated_normal",
@@ -200,17 +199,3 @@ def draw_signal(
     m_seed = derive_seed(seed, *key, "signal", "m_llg")
     m = truncated_normal(n, settings.mass, settings.width, settings.window, m_seed)
     return with_mllg(base, torch.as_tensor(m, device=base.device))
-
-
-def asimov_z(s: float | np.ndarray, b: float | np.ndarray) -> float | np.ndarray:
-    """Median discovery significance of a counting experiment with known background
-    (arXiv:1007.1727, eq. 97): ``Z_A = sqrt(2 ((s + b) ln(1 + s / b) - s))``.
-
-    Example:
-        >>> round(float(asimov_z(10.0, 100.0)), 4)
-        0.984
-    """
-    s_ = np.asarray(s, dtype=np.float64)
-    b_ = np.asarray(b, dtype=np.float64)
-    z = np.sqrt(2.0 * ((s_ + b_) * np.log1p(s_ / b_) - s_))
-    return float(z) if z.ndim == 0 else z

@@ -39,6 +39,7 @@ from typing import Any, TextIO
 import numpy as np
 import torch
 
+from ganlee.background.choice import Choice, fixed_choice
 from ganlee.config import ConfigError, config_hash
 from ganlee.features import FEATURE_NAMES
 from ganlee.progress import Progress
@@ -113,7 +114,11 @@ class ToyEngine:
     """
 
     def __init__(
-        self, cfg: dict[str, Any], source: SampleSource, stream: TextIO | None = None
+        self,
+        cfg: dict[str, Any],
+        source: SampleSource,
+        stream: TextIO | None = None,
+        background: Choice | None = None,
     ) -> None:
         self.cfg = cfg
         self.settings = s = ToySettings.from_config(cfg)
@@ -136,6 +141,8 @@ class ToyEngine:
         #: what the job ran with (config_json): seed, device and the whole toys and fit sections
         self.job_config = {k: cfg[k] for k in ("seed", "device", "toys", "fit")}
         self.config_hash = config_hash(toy_config(cfg))
+        #: background model of each selection (rule fit_model's choice, else fit.background)
+        self.background = background or fixed_choice(self.spec, len(s.selections))
         self.timing = Timing()
 
     def pass_width(self) -> int:
@@ -151,6 +158,15 @@ class ToyEngine:
         """Sample 1 (from the source, never with injected events) and sample 2 of ``key``."""
         a = self.source.draw(role1, n1, derive_seed(self.settings.seed, *key, "sample1"))
         return a, draw_sample2(key)
+
+    def draw_background_pair(self, key: Key) -> tuple[torch.Tensor, torch.Tensor]:
+        """Samples 1 and 2 of ``key`` as a toy draws them, without injected events."""
+        seed = self.settings.seed
+        return self._draw_pair(
+            key,
+            lambda k: self.source.draw("sample2", self.n2, derive_seed(seed, *k, "sample2")),
+            self.n1,
+        )
 
     def _draw_sample2(self, key: Key) -> torch.Tensor:
         b = self.source.draw("sample2", self.n2, derive_seed(self.settings.seed, *key, "sample2"))
@@ -268,9 +284,16 @@ class ToyEngine:
         return logits.cpu().numpy(), m2.cpu().numpy()
 
     # ------------------------------------------------------------------ fits and results
-    def _fit(self, counts: torch.Tensor) -> dict[str, np.ndarray]:
+    def _fit(self, counts: torch.Tensor, gof: bool = False) -> dict[str, np.ndarray]:
         with self.timing.phase("fit", self.device):
-            return fit_histograms(counts, self.spec, self.settings.selections, self.device)
+            return fit_histograms(
+                counts,
+                self.spec,
+                self.settings.selections,
+                self.device,
+                models=self.background.models,
+                gof=gof,
+            )
 
     def _common(self) -> dict[str, np.ndarray]:
         return {
@@ -279,6 +302,9 @@ class ToyEngine:
             "config_hash": np.array(self.config_hash),
             "model_hash": np.array(str(self.source.model_hash)),
             "config_json": np.array(json.dumps(self.job_config, sort_keys=True)),
+            "background_hash": np.array(self.background.hash),
+            "background_models": np.array(self.background.models, dtype=str),
+            "background_warnings": np.array(self.background.warnings, dtype=str),
         }
 
     def _extras(
@@ -347,6 +373,17 @@ class ToyEngine:
             file=self.stream,
         )
         print(f"[toys] time: {self.timing.summary()}", file=self.stream)
+
+    def _log_gof(self, out: dict[str, np.ndarray]) -> None:
+        """Goodness of fit of the background-only fit of each observed selection."""
+        for j, frac in enumerate(self.settings.selections):
+            print(
+                f"[observe] selection {frac:g}: background {self.background.models[j]}, "
+                f"chi2/ndf {out['gof_chi2'][0, j]:.3g} "
+                f"(ndf {out['gof_ndf'][0, j]:.0f}), saturated-likelihood p-value "
+                f"{out['gof_p_value'][0, j]:.3g}",
+                file=self.stream,
+            )
 
     # ------------------------------------------------------------------ entry points
     def run_toys(self, first: int, count: int, progress: bool = True) -> dict[str, np.ndarray]:
@@ -419,7 +456,7 @@ class ToyEngine:
             )
         ]
         counts = passes[0]["counts"]
-        out = self._fit(counts)
+        out = self._fit(counts, gof=True)
         self.timing.toys += 1
         print(
             f"[observe] z_max {out['z_max'][0]:.3f} at m = {out['mass_at_max'][0]} GeV, selection "
@@ -427,6 +464,7 @@ class ToyEngine:
             f"{int(out['n_failed'][0])}/{int(out['n_fits'][0])}",
             file=self.stream,
         )
+        self._log_gof(out)
         return {
             "toy_index": np.array([-1], dtype=np.int64),
             "seed": np.array([derive_seed(self.settings.seed, "observed")], dtype=np.int64),

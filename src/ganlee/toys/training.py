@@ -29,7 +29,16 @@ from ganlee.toys.classifier import StackedMLP, hash_permutation, predict_logits,
 from ganlee.toys.settings import ToySettings
 from ganlee.toys.tensor_ops import fold_events, kfold_split
 
-__all__ = ["Batch", "Key", "Models", "draw_batch", "pad_keys", "score", "train_models"]
+__all__ = [
+    "Batch",
+    "Key",
+    "Models",
+    "draw_batch",
+    "pad_keys",
+    "score",
+    "standardisation",
+    "train_models",
+]
 
 #: A toy's seed path, e.g. ``("toy", 3)`` or ``("observed",)``.
 Key = tuple[int | str, ...]
@@ -70,11 +79,16 @@ class Batch:
         return (torch.arange(self.T, device=self.m2.device) * (self.n1 + self.n2))[:, None]
 
 
-def _standardise(x: torch.Tensor) -> torch.Tensor:
-    """``(x - mean) / std`` per column (population std; constant columns divided by 1)."""
+def standardisation(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and population standard deviation per column (constant columns: std 1)."""
     mean = x.mean(0)
     std = x.std(0, correction=0)
-    std = torch.where(std > 0, std, torch.ones_like(std))
+    return mean, torch.where(std > 0, std, torch.ones_like(std))
+
+
+def _standardise(x: torch.Tensor) -> torch.Tensor:
+    """``(x - mean) / std`` per column (``standardisation``)."""
+    mean, std = standardisation(x)
     return (x - mean) / std
 
 

@@ -32,6 +32,7 @@ from ganlee.stats.fit.families import (
     background_family,
     candidates,
 )
+from ganlee.stats.fit.gof import goodness_of_fit
 from ganlee.stats.fit.minuit import scan_iminuit
 from ganlee.stats.fit.model import expected_counts, signal_shape
 from ganlee.stats.fit.results import (
@@ -62,6 +63,7 @@ __all__ = [
     "candidates",
     "expected_counts",
     "fit_point",
+    "goodness_of_fit",
     "histogram_torch",
     "scan",
     "scan_batched",

@@ -92,6 +92,27 @@ def _passes(row: dict[str, Any], max_ratio: float, relax: float, noise: float) -
     return bool(row["max_abs_ratio"] - relax * noise <= max_ratio)
 
 
+def _rows(
+    tmpl: np.ndarray,
+    n: float,
+    spec: FitSpec,
+    models: Sequence[str],
+    backend: str,
+    second: np.ndarray | None,
+) -> list[dict[str, Any]]:
+    """One row per model; with a ``second`` template the larger ratio counts (``second``
+    holds that template's row)."""
+    rows = [spurious_scan(tmpl, n, spec, m, backend) for m in models]
+    if second is not None:
+        for row in rows:
+            other = spurious_scan(second, n, spec, row["model"], backend)
+            row["second"] = other
+            if other["max_abs_ratio"] > row["max_abs_ratio"]:
+                row["max_abs_ratio"] = other["max_abs_ratio"]
+                row["mass_at_max"] = other["mass_at_max"]
+    return rows
+
+
 def choose(
     templates: np.ndarray,
     n_toy: Sequence[float],
@@ -104,32 +125,36 @@ def choose(
     on_fail: str = "error",
     labels: Sequence[str] | None = None,
     backend: str = "batched",
+    second: Sequence[np.ndarray | None] | None = None,
 ) -> dict[str, Any]:
     """The spurious-signal table and the chosen model of each selection.
 
     ``templates`` (S, nbins) high-statistics spectra, ``n_toy`` (S,) the toy-size events of each
     selection, ``models`` the candidates simplest first (``families.candidates``), ``labels``
-    the selections' names for messages. Returns ``{"choice": [model per selection],
-    "selections": [per-selection dict with "rows" (one per model, see ``spurious_scan``),
-    "chosen", "passed", "template_noise"], "warnings": [...]}``.
+    the selections' names for messages, ``second`` an optional second template per selection
+    (None where there is none; the larger ratio counts). Returns ``{"choice": [model per
+    selection], "selections": [per-selection dict with "rows" (one per model, see
+    ``spurious_scan``), "chosen", "passed", "template_noise"], "warnings": [...]}``.
     """
     if criterion not in CRITERIA:
         msg = f"config key 'fit.spurious.criterion' must be one of {CRITERIA}, got {criterion!r}"
         raise ConfigError(msg)
     templates = np.atleast_2d(np.asarray(templates, dtype=np.float64))
-    labels = [f"selection {i}" for i in range(templates.shape[0])] if labels is None else labels
+    n_sel = templates.shape[0]
+    labels = [f"selection {i}" for i in range(n_sel)] if labels is None else labels
+    second = [None] * n_sel if second is None else second
     out: dict[str, Any] = {"choice": [], "selections": [], "warnings": []}
     for s, (tmpl, n) in enumerate(zip(templates, n_toy, strict=True)):
         noise = math.sqrt(float(n) / float(tmpl.sum()))
-        rows = [spurious_scan(tmpl, float(n), spec, m, backend) for m in models]
+        other = second[s]
+        rows = _rows(tmpl, float(n), spec, models, backend, other)
         passing = [r for r in rows if _passes(r, max_ratio, relax, noise)]
+        best = min(rows, key=lambda r: r["max_abs_ratio"])
         if criterion == "penalised":
-            pool = passing or rows
-            pick = min(pool, key=lambda r: r["deviance"] + penalty * r["n_par"])
+            pick = min(passing or rows, key=lambda r: r["deviance"] + penalty * r["n_par"])
         else:
-            pick = passing[0] if passing else min(rows, key=lambda r: r["max_abs_ratio"])
+            pick = passing[0] if passing else best
         if not passing:
-            best = min(rows, key=lambda r: r["max_abs_ratio"])
             msg = (
                 f"background model for {labels[s]}: no candidate passes the spurious-signal test "
                 f"(max |S_spur|/sigma_stat <= {max_ratio:g} at {float(n):.0f} events); best "
@@ -144,6 +169,7 @@ def choose(
                 "label": labels[s],
                 "n_toy": float(n),
                 "n_template": float(tmpl.sum()),
+                "n_second_template": None if other is None else float(other.sum()),
                 "template_noise": noise,
                 "chosen": pick["model"],
                 "passed": bool(passing),
