@@ -95,8 +95,8 @@ def print_headline():
 
 
 def final_outputs():
-    """The targets of rule all. The toy chunks are targets themselves: Snakemake does not remake
-    a deleted intermediate file whose consumers are up to date, but it remakes a target."""
+    """The default targets, the toy chunks among them (Snakemake remakes a deleted target, not a
+    deleted intermediate file whose consumers are up to date)."""
     return [
         "results/mc/features.root",
         "results/gan/validation.json",
