@@ -56,13 +56,14 @@ class FigureSet:
         return tuple(getattr(importlib.import_module(self.module), self.attr))
 
 
-#: The plotting rules' figures: rule ``lee_plots``, ``validation_plots``,
+#: The plotting rules' figures: rule ``lee_plots``, ``fit_model``, ``validation_plots``,
 #: ``validation_closure_plots``.
 FIGURE_SETS: dict[str, FigureSet] = {
     "lee": FigureSet("results/lee/plots", "ganlee.stats.plots", "LEE"),
     "validation": FigureSet(
         "results/validation/plots", "ganlee.validation.plots", "Validation", "validation_"
     ),
+    "fit": FigureSet("results/fit/plots", "ganlee.background.plots", "Background model"),
     "closure": FigureSet(
         "results/validation/plots",
         "ganlee.validation.closure_plots",
