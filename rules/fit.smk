@@ -3,19 +3,8 @@ rule fit_model:
         model="results/gan/model.pt",
         features="results/mc/features.root",
     output:
+        **figure_outputs("fit"),
         choice="results/fit/background.json",
-        spurious_signal_pdf=report(
-            "results/fit/plots/spurious_signal.pdf",
-            caption="../report/spurious_signal.rst",
-            category="Background model",
-            subcategory="PDF",
-        ),
-        spurious_signal_png=report(
-            "results/fit/plots/spurious_signal.png",
-            caption="../report/spurious_signal.rst",
-            category="Background model",
-            subcategory="PNG",
-        ),
     log:
         "logs/fit/fit_model.log",
     conda:

@@ -76,6 +76,7 @@ rule report_front_page:
         description="report/workflow.rst",
         summary="results/lee/summary.json",
         gan="results/gan/validation.json",
+        background="results/fit/background.json",
     output:
         "results/report/front_page.rst",
     log:
@@ -86,4 +87,5 @@ rule report_front_page:
         cfg=cfg_json("lee"),
     shell:
         "ganlee report-front-page --config {params.cfg:q} --description {input.description} "
-        "--summary {input.summary} --gan {input.gan} --out {output} > {log} 2>&1"
+        "--summary {input.summary} --gan {input.gan} --background {input.background} "
+        "--out {output} > {log} 2>&1"

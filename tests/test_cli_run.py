@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 from compare import assert_same_z
 from scipy import stats
+from synthetic import synthetic_events
 from toy_helpers import train_tiny_gan
 
 from ganlee.cli import build_parser, main
 from ganlee.features import FEATURE_NAMES
-from ganlee.gan.preprocess import synthetic_events
 from ganlee.io import read_features, write_features
 from ganlee.stats.headline import format_headline, headline
 

@@ -60,6 +60,21 @@ def test_converter_refuses_a_nearly_complete_file(tmp_path, fraction):
     _convert([good], tmp_path)  # the intact file converts
 
 
+def test_converter_refuses_a_generated_file_cut_at_98_percent(tmp_path):
+    # uproot reads every event of this cut file (the end holds only metadata): before the header
+    # check it converted with exit 0
+    from ganlee.mc.generate import generate
+
+    cfg = validate({"mc": {"generate": {"events_per_job": 2000, "batch_size": 1000}}})
+    good = tmp_path / "gen.root"
+    generate(cfg, 0, good, stream=io.StringIO())
+    cut = tmp_path / "cut.root"
+    cut.write_bytes(good.read_bytes()[: int(good.stat().st_size * 0.98)])
+    with pytest.raises(InputError, match=r"cut\.root' is truncated: .* \(98\.0% present\)"):
+        _convert([cut], tmp_path)
+    _convert([good], tmp_path)
+
+
 @pytest.mark.parametrize("fraction", [0.98, 0.99])
 def test_features_reader_refuses_a_truncated_file(tmp_path, fraction):
     good = _features(tmp_path / "good.root")

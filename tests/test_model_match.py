@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from synthetic import synthetic_events
 from test_chunks import arrays, observed_arrays
 from toy_helpers import train_tiny_gan
 
 from ganlee.chunks import read_chunk, write_chunk
 from ganlee.cli import main
 from ganlee.features import FEATURE_NAMES
-from ganlee.gan.preprocess import synthetic_events
 from ganlee.io import features_fingerprint, file_hash, read_features, write_features
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -83,6 +83,27 @@ def test_extend_finished_run(run_copy: Path, tmp_path: Path) -> None:
     assert dry_run_jobs(run_copy, "--configfile", str(cfg)) == {}
 
 
+def test_chunk_size_and_back_aggregates_only_the_current_chunks(
+    run_copy: Path, tmp_path: Path
+) -> None:
+    """chunk_size 3 -> 2 -> 3: the size-2 run leaves chunk_2 (toy 4) beside the size-3 chunks;
+    the aggregation reads only the chunks of the current config, and a deleted chunk reruns."""
+    from ganlee.chunks import read_chunk
+
+    two = write_config(tmp_path / "two.yaml", toys={"chunk_size": 2})
+    snakemake(run_copy, "--cores", "2", "--configfile", str(two))
+    stale = run_copy / "results/toys/chunk_2.npz"
+    assert read_chunk(stale).toy_index.tolist() == [4]
+    snakemake(run_copy, "--cores", "2", "--configfile", str(TEST_CONFIG))
+    assert stale.exists()  # left over, and not read
+    assert json.loads((run_copy / "results/lee/summary.json").read_text())["n_toys"] == 5
+    assert dry_run_jobs(run_copy, "--configfile", str(TEST_CONFIG)) == {}
+    (run_copy / "results/toys/chunk_1.npz").unlink()
+    assert dry_run_outputs(run_copy, "toys_chunk", "--configfile", str(TEST_CONFIG)) == {
+        "results/toys/chunk_1.npz"
+    }
+
+
 def test_fit_change_reruns_background_choice_toys_and_lee_only(
     finished_run: Path, tmp_path: Path
 ) -> None:

@@ -31,7 +31,7 @@ from ganlee.toys.tensor_ops import pearson_rows, roc_auc
 torch.set_num_threads(1)
 CPU = torch.device("cpu")
 EDGES = np.arange(130.0, 170.5, 1.0)
-#: synthetic features statistically independent of m_llg (ganlee.gan.preprocess.synthetic_events)
+#: synthetic features statistically independent of m_llg (tests/synthetic.py)
 INDEPENDENT = ["m_ll", "eta_ll", "met", "dr_ll"]
 
 

@@ -8,11 +8,11 @@ import json
 import numpy as np
 import pytest
 import torch
+from synthetic import synthetic_events
 
 from ganlee.cli import main
 from ganlee.config import load_config
 from ganlee.features import FEATURE_NAMES
-from ganlee.gan.preprocess import synthetic_events
 from ganlee.io import write_features
 from ganlee.seeds import derive_seed
 from ganlee.toys.sources import MIN_POOL_FACTOR, PoolSource, make_source

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from synthetic import synthetic_events
 
 from ganlee.cli import main as ganlee
 from ganlee.config import load_config
 from ganlee.features import FEATURE_NAMES
-from ganlee.gan.preprocess import synthetic_events
 from ganlee.io import write_features
 from ganlee.stats.lee import clopper_pearson
 from ganlee.toys.sources import MIN_POOL_FACTOR, PoolSource, SampleSource

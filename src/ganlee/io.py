@@ -42,7 +42,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it to ``path`` only on success."""
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part" + final.suffix, dir=final.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{final.name}.", suffix=".part" + final.suffix, dir=final.parent
+    )
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -94,8 +96,10 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> None:
         tmp.write_text(text + "\n")
 
 
-def write_features(path: str | os.PathLike[str], data: dict[str, np.ndarray], tree: str = "events") -> None:
-    """Atomically write a flat TTree ``tree`` with one branch per feature (float32, jet counts int32)."""
+def write_features(
+    path: str | os.PathLike[str], data: dict[str, np.ndarray], tree: str = "events"
+) -> None:
+    """Atomically write a flat TTree ``tree``: one branch per feature (jet counts int32)."""
     import uproot
 
     missing = [n for n in FEATURE_NAMES if n not in data]
@@ -105,11 +109,12 @@ def write_features(path: str | os.PathLike[str], data: dict[str, np.ndarray], tr
     cols = {}
     for name in FEATURE_NAMES:
         arr = np.asarray(data[name])
-        cols[name] = arr.astype(np.int32) if name in ("n_jets", "n_central_jets") else arr.astype(np.float32)
-    with atomic_path(path) as tmp:
-        with uproot.recreate(tmp) as f:
-            f.mktree(tree, {k: v.dtype for k, v in cols.items()})
-            f[tree].extend(cols)
+        cols[name] = (
+            arr.astype(np.int32) if name in ("n_jets", "n_central_jets") else arr.astype(np.float32)
+        )
+    with atomic_path(path) as tmp, uproot.recreate(tmp) as f:
+        f.mktree(tree, {k: v.dtype for k, v in cols.items()})
+        f[tree].extend(cols)
 
 
 def check_root_file(path: str | os.PathLike[str], what: str = "file") -> None:
@@ -191,7 +196,8 @@ def read_features(
             msg = f"features file '{p}' has no tree '{tree}' (has: {list(f.keys())})"
             raise InputError(msg)
         t = f[tree]
-        absent = [n for n in names if n not in t.keys()]
+        have = set(t.keys())
+        absent = [n for n in names if n not in have]
         if absent:
             msg = f"features file '{p}', tree '{tree}': missing branch(es) {absent}"
             raise InputError(msg)
@@ -203,7 +209,11 @@ def read_features(
                 f"{type(exc).__name__}: {exc}"
             )
             raise InputError(msg) from exc
-    out = np.column_stack([np.asarray(arrays[n], dtype=np.float64) for n in names]) if len(names) else np.empty((0, 0))
+    out = (
+        np.column_stack([np.asarray(arrays[n], dtype=np.float64) for n in names])
+        if len(names)
+        else np.empty((0, 0))
+    )
     if out.shape[0] == 0:
         msg = f"features file '{p}', tree '{tree}' has no events"
         raise InputError(msg)

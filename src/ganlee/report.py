@@ -56,13 +56,14 @@ class FigureSet:
         return tuple(getattr(importlib.import_module(self.module), self.attr))
 
 
-#: The plotting rules' figures: rule ``lee_plots``, ``validation_plots``,
+#: The plotting rules' figures: rule ``lee_plots``, ``fit_model``, ``validation_plots``,
 #: ``validation_closure_plots``.
 FIGURE_SETS: dict[str, FigureSet] = {
     "lee": FigureSet("results/lee/plots", "ganlee.stats.plots", "LEE"),
     "validation": FigureSet(
         "results/validation/plots", "ganlee.validation.plots", "Validation", "validation_"
     ),
+    "fit": FigureSet("results/fit/plots", "ganlee.background.plots", "Background model"),
     "closure": FigureSet(
         "results/validation/plots",
         "ganlee.validation.closure_plots",
@@ -129,6 +130,9 @@ def _observed_rows(obs: dict[str, Any], data_name: str, cl: str) -> list[tuple[s
         zg = f"{_num(obs['z_global'])} [{lo}, {hi}] ({cl})"
     else:
         zg = f"> {_num(obs['z_global_lo'])} (no toy reaches it)"
+    source = str(obs.get("source") or "")
+    if source.startswith(("config", "command line")):  # lee.observed_z / --observed-z
+        data_name = f"none: Z_local given by the {source}"
     return [
         ("Dataset analysed", data_name),
         ("Local significance Z_local", f"{_num(obs['z_local'])}{where}"),

@@ -217,15 +217,9 @@ def _status(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     st = run_status(chunk_states(cfg, args.toys_dir, args.logs_dir))
     if args.json:
-        print(
-            json.dumps(
-                {
-                    k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-                    for k, v in st.items()
-                },
-                indent=2,
-            )
-        )
+        from ganlee.io import json_safe
+
+        print(json.dumps(json_safe(st), indent=2, allow_nan=False))
     else:
         print(format_status(st))
     return 0

@@ -221,7 +221,7 @@ def plot_losses(history: Sequence[Mapping[str, float]], path: str | Path) -> lis
     gp = col("gradient_penalty")
     with_gp = bool(np.any(gp != 0))
     ncol = 3 if with_gp else 2
-    fig, axes = plt.subplots(1, ncol, figsize=(6 * ncol, 4.6), gridspec_kw={"wspace": 0.35})
+    fig, axes = plt.subplots(1, ncol, figsize=(6 * ncol, 4.6), gridspec_kw={"wspace": 0.45})
     draw(axes[0], col("loss_critic"), MC_COLOR, "critic loss")
     draw(axes[0], col("loss_generator"), GAN_COLOR, "generator loss")
     axes[0].set_ylabel("Loss")

@@ -99,11 +99,17 @@ def _open(path: Path) -> Any:
         raise InputError(msg) from exc
 
 
+def _key_names(file: Any) -> set[str]:
+    """Object names of an open uproot file, without the ``;cycle`` suffix."""
+    names: list[str] = file.keys()
+    return {k.split(";")[0] for k in names}
+
+
 def _trees(file: Any) -> list[str]:
     try:
         classes = file.classnames()
     except Exception:
-        return sorted({k.split(";")[0] for k in file.keys()})
+        return sorted(_key_names(file))
     return sorted({k.split(";")[0] for k, c in classes.items() if c in ("TTree", "TNtuple")})
 
 
@@ -134,7 +140,7 @@ def inspect_input(path: str | os.PathLike[str], mc: Mapping[str, Any]) -> tuple[
 
 
 def _inspect(p: Path, f: Any, mc: Mapping[str, Any]) -> tuple[Layout, InputInfo]:
-    keys = {k.split(";")[0] for k in f.keys()}
+    keys = _key_names(f)
     overrides, tree_name = mc.get("branches") or {}, mc.get("tree")
     if mc["layout"] == "auto":
         check_override_keys(overrides)
@@ -358,8 +364,8 @@ def convert(
         )
         raise InputError(msg)
     data = {k: np.concatenate(v) for k, v in parts.items()}
-    for k, v in data.items():
-        bad = ~np.isfinite(v)
+    for k, col in data.items():
+        bad = ~np.isfinite(col)
         if bad.any():
             msg = (
                 f"feature '{k}' is not finite for {int(bad.sum())} selected event(s); "

@@ -165,8 +165,7 @@ def check_override_keys(overrides: Mapping[str, str] | None) -> None:
     for key in overrides or {}:
         if key not in valid:
             msg = (
-                f"config key 'mc.branches.{key}': no layout has a key '{key}'; "
-                f"valid keys: {valid}"
+                f"config key 'mc.branches.{key}': no layout has a key '{key}'; valid keys: {valid}"
             )
             raise ConfigError(msg)
 
@@ -186,10 +185,10 @@ def detect_layout(
     ``generated`` is chosen over ``delphes`` when the file holds ganlee's generator metadata.
     """
     order = ["generated", "delphes", "nanoaod", "cartesian"]
-    has_meta = any(k.split(";")[0] == GENERATOR_METADATA_KEY for k in file.keys())
-    if not has_meta:
+    names: list[str] = file.keys()
+    keys = {k.split(";")[0] for k in names}
+    if GENERATOR_METADATA_KEY not in keys:
         order.remove("generated")
-    keys = {k.split(";")[0] for k in file.keys()}
     for name in order:
         try:
             layout = resolve_layout(name, overrides, tree)
