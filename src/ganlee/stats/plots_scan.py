@@ -169,6 +169,8 @@ def plot_observed_fit(
     spec = FitSpec.from_config(cfg)
     sels = observed.selections
     s = int(np.argmin(np.abs(sels - observed.selection_at_max[0])))
+    if getattr(observed, "background_models", None) is not None:  # the model the fits used
+        spec = spec.with_background(str(observed.background_models[s]))
     mass = float(observed.mass_at_max[0])
     counts = observed.counts[s]
     res = fit_point(counts, spec, mass)
@@ -182,7 +184,8 @@ def plot_observed_fit(
     label = f"{name}, selection {selection_label(sels[s])}"
     ax.errorbar(centres, counts, yerr=np.sqrt(counts), fmt="o", color=DATA_COLOR, ms=4, label=label)
     t = rf"$t = (m - {spec.t_center:g})/{spec.t_scale:g}$"
-    label = rf"Background-only fit $n_0\,e^{{a t + b t^2}}$, {t}"
+    fam = spec.family
+    label = f"Background-only fit {fam.label}" + (f", {t}" if fam.kind == "exp_poly" else "")
     ax.stairs(b, edges, baseline=None, color="tab:blue", lw=2, label=label)
     label = rf"Signal+background fit, $m$ = {mass:g} GeV, $\sigma$ = {spec.sigma:g} GeV"
     ax.stairs(sb, edges, baseline=None, color=_SB_COLOR, lw=2, ls="--", label=label)
