@@ -7,8 +7,14 @@ configfile: "config/config.yaml"
 
 
 include: "rules/common.smk"
+
+
+report: report_front_page()
+
+
 include: "rules/mc.smk"
 include: "rules/gan.smk"
+include: "rules/fit.smk"
 include: "rules/toys.smk"
 include: "rules/lee.smk"
 
@@ -23,3 +29,7 @@ rule all:
     input:
         final_outputs(),
         validation_outputs(),
+
+
+onsuccess:
+    print_headline()

@@ -9,9 +9,15 @@ default background shape (no DNN, no GAN), so only the fits are timed.
 under the background-only hypothesis about half of them are settled exactly by the score test
 at n1 = 0 and need no iterations (printed as "iterated").
 
+With ``--families`` it prints, in the same run, s+b fits per second of every background family
+member (``exp_poly1..N``, ``bernstein1..N``; ``ganlee.stats.fit.families``) with the batched
+backend on each device and with iminuit, and their ratio, on histograms of the inclusive
+selection.
+
 Usage::
 
     python bench/bench_fit.py                      # small: CPU, and CUDA when available
+    python bench/bench_fit.py --families --max-order 5 --toys 100 --iminuit-toys 1
     python bench/bench_fit.py --toys 2000 --cuda-toys 10000 --iminuit-toys 3
     python bench/bench_fit.py --devices cpu --threads 2
 """
@@ -27,7 +33,14 @@ import torch
 
 from ganlee.config import load_config
 from ganlee.seeds import numpy_rng
-from ganlee.stats.fit import FitSpec, expected_counts, scan_batched, scan_iminuit, status_counts
+from ganlee.stats.fit import (
+    FitSpec,
+    candidates,
+    expected_counts,
+    scan_batched,
+    scan_iminuit,
+    status_counts,
+)
 
 SELECTIONS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 
@@ -58,18 +71,57 @@ def timed_batched(counts: np.ndarray, spec: FitSpec, device: str, repeat: int):
     return res, best
 
 
+def family_table(spec: FitSpec, args: argparse.Namespace, devices: list[str]) -> None:
+    """Fits per second per family member: batched on each device vs iminuit, one run."""
+    models = candidates(["exp_poly", "bernstein"], args.max_order)
+    n_mass = spec.masses.size
+    print(
+        f"{'model':<12}"
+        + "".join(f"{'batched ' + d:>18}" for d in devices)
+        + f"{'iminuit':>14}"
+        + "".join(f"{'ratio ' + d:>14}" for d in devices)
+    )
+    for model in models:
+        one = spec.with_background(model)
+        counts = make_toys(spec, args.toys, args.events, args.seed + 2)
+        rates = []
+        for device in devices:
+            _, dt = timed_batched(counts, one, device, args.repeat)
+            rates.append(counts.shape[0] * n_mass / dt)
+        ref_counts = counts[: max(args.iminuit_toys, 1) * len(SELECTIONS)]
+        t0 = time.perf_counter()
+        scan_iminuit(ref_counts, one, errors=False, progress=False)
+        rate_im = ref_counts.shape[0] * n_mass / (time.perf_counter() - t0)
+        print(
+            f"{model:<12}"
+            + "".join(f"{r:>18.0f}" for r in rates)
+            + f"{rate_im:>14.0f}"
+            + "".join(f"{r / rate_im:>13.1f}x" for r in rates)
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--toys", type=int, default=200, help="toys for the batched CPU run")
     ap.add_argument("--cuda-toys", type=int, default=10000, help="toys for the batched CUDA run")
     ap.add_argument("--iminuit-toys", type=int, default=1, help="toys fitted with iminuit")
     ap.add_argument("--events", type=int, default=100_000, help="events of the 100%% selection")
-    ap.add_argument("--devices", default="auto",
-                    help="comma list of cpu,cuda (auto: cpu, and cuda if available)")
-    ap.add_argument("--threads", type=int, default=None,
-                    help="torch CPU threads (default: torch's)")
+    ap.add_argument(
+        "--devices",
+        default="auto",
+        help="comma list of cpu,cuda (auto: cpu, and cuda if available)",
+    )
+    ap.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: torch's)"
+    )
     ap.add_argument("--repeat", type=int, default=3, help="timed repetitions (best kept)")
     ap.add_argument("--seed", type=int, default=20240607)
+    ap.add_argument(
+        "--families",
+        action="store_true",
+        help="fits per second per background family member (batched vs iminuit)",
+    )
+    ap.add_argument("--max-order", type=int, default=4, help="highest order with --families")
     args = ap.parse_args(argv)
 
     if args.threads:
@@ -81,9 +133,14 @@ def main(argv: list[str] | None = None) -> int:
         devices = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
     else:
         devices = [d.strip() for d in args.devices.split(",") if d.strip()]
-    print(f"bench_fit: {n_sel} selections x {n_mass} masses = {per_toy_fits} s+b fits per toy, "
-          f"{spec.nbins} bins, {args.events} events in the 100% selection; "
-          f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+    print(
+        f"bench_fit: {n_sel} selections x {n_mass} masses = {per_toy_fits} s+b fits per toy, "
+        f"{spec.nbins} bins, {args.events} events in the 100% selection; "
+        f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
+    )
+    if args.families:
+        family_table(spec, args, devices)
+        return 0
 
     rates: dict[str, float] = {}
     ref = None
@@ -98,8 +155,10 @@ def main(argv: list[str] | None = None) -> int:
         dt = time.perf_counter() - t0
         n = ref_counts.shape[0] * n_mass
         rates["iminuit"] = n / dt
-        print(f"iminuit  one at a time : {n:>9d} s+b fits in {dt:8.3f} s = {n / dt:12.0f} fits/s, "
-              f"{dt / args.iminuit_toys * 1e3:9.2f} ms per toy; status {status_counts(ref.status)}")
+        print(
+            f"iminuit  one at a time : {n:>9d} s+b fits in {dt:8.3f} s = {n / dt:12.0f} fits/s, "
+            f"{dt / args.iminuit_toys * 1e3:9.2f} ms per toy; status {status_counts(ref.status)}"
+        )
     except ImportError:
         print("iminuit  skipped (not installed or --iminuit-toys 0)", file=sys.stderr)
 
@@ -110,9 +169,11 @@ def main(argv: list[str] | None = None) -> int:
         n = counts.shape[0] * n_mass
         iterated = float(np.mean(res.z > 0))
         rates[device] = n / dt
-        print(f"batched  {device:<14}: {n:>9d} s+b fits in {dt:8.3f} s = {n / dt:12.0f} fits/s, "
-              f"{dt / n_toys * 1e3:9.3f} ms per toy ({n_toys} toys; {iterated:.0%} iterated); "
-              f"failed {res.n_failed}")
+        print(
+            f"batched  {device:<14}: {n:>9d} s+b fits in {dt:8.3f} s = {n / dt:12.0f} fits/s, "
+            f"{dt / n_toys * 1e3:9.3f} ms per toy ({n_toys} toys; {iterated:.0%} iterated); "
+            f"failed {res.n_failed}"
+        )
         if ref is not None:
             check = scan_batched(torch.as_tensor(ref_counts, device=device), spec)
             dz = np.nanmax(np.abs(check.z - ref.z))
@@ -122,8 +183,10 @@ def main(argv: list[str] | None = None) -> int:
             on_cpu = scan_batched(sub, spec)
             dz = np.nanmax(np.abs(res.z[: sub.shape[0]] - on_cpu.z))
             same = bool(np.array_equal(res.status[: sub.shape[0]], on_cpu.status))
-            print(f"         max |Z_{device} - Z_cpu| on {sub.shape[0]} histograms: {dz:.2e}, "
-                  f"same status: {same}")
+            print(
+                f"         max |Z_{device} - Z_cpu| on {sub.shape[0]} histograms: {dz:.2e}, "
+                f"same status: {same}"
+            )
 
     if "iminuit" in rates:
         for device in devices:

@@ -1,7 +1,7 @@
 """Benchmark of the WGAN-GP training step: eager vs the CUDA-graph fast path, in one run.
 
 Measures generator steps per second (one step = n_critic critic updates with gradient penalty
-+ one generator update) with the seed architecture (generator 16-512-1024-512-18, critic
++ one generator update) with the reference architecture (generator 16-512-1024-512-18, critic
 18-512-512-512-1) at several batch sizes, and the sampling rate of the trained-model path.
 On CPU only the eager path exists (graph: n/a).
 
@@ -12,7 +12,9 @@ On CPU only the eager path exists (graph: n/a).
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,8 +23,11 @@ from ganlee.config import validate
 from ganlee.device import resolve_device
 from ganlee.features import FEATURE_NAMES
 from ganlee.gan.models import init_seeded
-from ganlee.gan.preprocess import Preprocessor, synthetic_events
+from ganlee.gan.preprocess import Preprocessor
 from ganlee.gan.train import Trainer, matmul_tf32
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from synthetic import synthetic_events  # test data, in tests/
 
 
 def _sync(device: torch.device) -> None:
@@ -31,13 +36,7 @@ def _sync(device: torch.device) -> None:
 
 
 def bench_step(
-    gan: dict,
-    device: torch.device,
-    path: str,
-    batch: int,
-    steps: int,
-    warmup: int,
-    tf32: bool = False,
+    gan: dict, device: torch.device, path: str, batch: int, steps: int, warmup: int, tf32: bool = False
 ) -> float:
     """Generator steps per second of ``path`` at ``batch`` (the epoch buffers filled once)."""
     gan = {**gan, "batch_size": batch}
@@ -71,18 +70,9 @@ def bench_sampling(gan: dict, device: torch.device, n: int) -> float:
     pre = Preprocessor.fit(x, FEATURE_NAMES, window=(130.0, 170.0), rng=np.random.default_rng(1))
     g, _ = init_seeded(gan, len(FEATURE_NAMES), 1)
     model = GanModel(
-        generator=g.to(device).eval(),
-        preprocessor=pre,
-        feature_names=FEATURE_NAMES,
-        device=device,
-        config=gan,
-        sha="0" * 16,
-        window=(130.0, 170.0),
-        split={},
-        history=[],
-        seed=0,
-        path=__import__("pathlib").Path("<bench>"),
-        latent_dim=int(gan["latent_dim"]),
+        generator=g.to(device).eval(), preprocessor=pre, feature_names=FEATURE_NAMES, device=device,
+        config=gan, sha="0" * 16, window=(130.0, 170.0), split={}, history=[], seed=0,
+        path=__import__("pathlib").Path("<bench>"), latent_dim=int(gan["latent_dim"]),
     )
     sample_torch(model, min(n, 10000), seed=0)
     _sync(device)
@@ -93,20 +83,11 @@ def bench_sampling(gan: dict, device: torch.device, n: int) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
     ap.add_argument("--batches", type=int, nargs="+", default=[128, 1024])
-    ap.add_argument(
-        "--steps", type=int, default=None, help="timed steps (default: 200 on CUDA, 4 on CPU)"
-    )
-    ap.add_argument(
-        "--warmup",
-        type=int,
-        default=None,
-        help="untimed steps first (default: 10 on CUDA, 1 on CPU)",
-    )
+    ap.add_argument("--steps", type=int, default=None, help="timed steps (default: 200 on CUDA, 4 on CPU)")
+    ap.add_argument("--warmup", type=int, default=None, help="untimed steps first (default: 10 on CUDA, 1 on CPU)")
     ap.add_argument("--sample-events", type=int, default=None, help="events for the sampling rate")
     args = ap.parse_args()
 
@@ -114,17 +95,11 @@ def main() -> None:
     cuda = device.type == "cuda"
     steps = args.steps or (200 if cuda else 4)
     warmup = args.warmup or (10 if cuda else 1)
-    gan = validate({})["gan"]  # the seed architecture and hyperparameters
-    name = (
-        torch.cuda.get_device_name(device) if cuda else f"CPU ({torch.get_num_threads()} threads)"
-    )
-    print(
-        f"# WGAN-GP training step, seed architecture, n_critic {gan['n_critic']}, device {name}, torch {torch.__version__}"
-    )
+    gan = validate({})["gan"]  # the reference architecture and hyperparameters
+    name = torch.cuda.get_device_name(device) if cuda else f"CPU ({torch.get_num_threads()} threads)"
+    print(f"# WGAN-GP training step, reference architecture, n_critic {gan['n_critic']}, device {name}, torch {torch.__version__}")
     print(f"# {steps} timed steps after {warmup} warm-up steps")
-    print(
-        f"{'batch':>6} {'eager steps/s':>14} {'graph steps/s':>14} {'speed-up':>9} {'graph+tf32':>11} {'speed-up':>9}"
-    )
+    print(f"{'batch':>6} {'eager steps/s':>14} {'graph steps/s':>14} {'speed-up':>9} {'graph+tf32':>11} {'speed-up':>9}")
     for batch in args.batches:
         eager = bench_step(gan, device, "eager", batch, steps, warmup)
         if cuda:
@@ -135,10 +110,7 @@ def main() -> None:
                 flush=True,
             )
         else:
-            print(
-                f"{batch:>6} {eager:>14.2f} {'n/a':>14} {'n/a':>9} {'n/a':>11} {'n/a':>9}",
-                flush=True,
-            )
+            print(f"{batch:>6} {eager:>14.2f} {'n/a':>14} {'n/a':>9} {'n/a':>11} {'n/a':>9}", flush=True)
     n = args.sample_events or (2_000_000 if cuda else 100_000)
     rate = bench_sampling(gan, device, n)
     print(f"# sampling (generator + decoding + validity), {n} events: {rate:,.0f} events/s")

@@ -67,6 +67,7 @@ def main() -> int:
     ap.add_argument("--masses", type=int, default=31)
     args = ap.parse_args()
 
+    from ganlee.chunks import resolve_chunk_paths
     from ganlee.config import validate
     from ganlee.stats import lee
 
@@ -80,7 +81,7 @@ def main() -> int:
         t_gen = write_chunks(d, args.chunks, args.chunk_size, args.selections, args.masses)
         disk = sum(p.stat().st_size for p in d.iterdir())
         print(f"wrote synthetic chunks in {t_gen:.1f} s ({disk / 2**20:.1f} MiB on disk)")
-        paths, _ = lee.resolve_chunk_paths([d])
+        paths, _ = resolve_chunk_paths([d])
 
         # 1) in process: warm up (imports), then time without and trace memory with tracemalloc,
         #    over half and all of the chunks to show the scaling

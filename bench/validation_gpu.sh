@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Validation studies (issue 7) at a meaningful size on one GPU, without Snakemake: the ganlee CLI
+# Validation studies at a meaningful size on one GPU, without Snakemake: the ganlee CLI
 # steps of rules/validation.smk (gan-train, toys, lee-aggregate, validation-amplification,
 # validation-summary, validation-plots), run directly, in priority order under a time budget.
 #
@@ -12,7 +12,7 @@
 #             study's LEE then counts its own toys); BUDGET_S: wall-clock seconds for everything
 #             (default 300): toy studies still pending when 62% of it has passed are skipped
 #             and the summary is written with --partial; GAN_EPOCHS: epochs of every GAN of the
-#             ensemble (default 500, the seed analysis's; differing only in seed).
+#             ensemble (default 500, the reference analysis's; differing only in seed).
 # Config: config/config.yaml + config/validation.yaml (as Snakemake merges them) with device cuda,
 # the sizes above, one chunk per study.
 # Env: DEVICE (default cuda), OVERRIDE (a JSON object merged last, e.g. a tiny DNN for a CPU smoke

@@ -1,10 +1,20 @@
-import json
 import math
 import os
+import sys
 
 from snakemake.utils import validate
 
+# ganlee.config from the checkout when ganlee is not installed where Snakemake runs
+sys.path.append(os.path.join(workflow.basedir, "src"))
+from ganlee import report as report_spec
+from ganlee import resources
+from ganlee.config import check_input_paths, coerce_types, inline_config
+
+# Strings where the schema wants numbers (YAML 1.1 `1e-4`, `--config toys='{n_toys: 30}'`)
+# become numbers, as in the ganlee CLI; then every configured input file must exist.
+config.update(coerce_types(config))
 validate(config, schema="../config/schema.yaml")
+check_input_paths(config)
 
 
 wildcard_constraints:
@@ -13,7 +23,12 @@ wildcard_constraints:
 
 
 def cfg_json(*sections, drop=()):
-    """Config keys a step depends on, as JSON; Snakemake reruns a step when they change."""
+    """Config keys a step depends on, inline (ganlee.config.inline_config: a YAML flow mapping,
+    readable in the report); Snakemake reruns a step when they change."""
+    return inline_config(_cfg_sections(*sections, drop=drop))
+
+
+def _cfg_sections(*sections, drop=()):
     cfg = {"seed": config["seed"], "device": config["device"]}
     for section in sections:
         head, _, tail = section.partition(".")
@@ -22,7 +37,7 @@ def cfg_json(*sections, drop=()):
     for key in drop:
         head, _, tail = key.partition(".")
         cfg.get(head, {}).pop(tail, None)
-    return json.dumps(cfg, sort_keys=True)
+    return cfg
 
 
 def mc_generated_files():
@@ -43,13 +58,19 @@ def toy_chunk_files():
     return expand("results/toys/chunk_{chunk}.npz", chunk=range(n_chunks()))
 
 
+def _chunking(wildcards):
+    """(n_toys, chunk_size) of a toy job: a validation study's, or the main toys'."""
+    if hasattr(wildcards, "study"):
+        return _vstudies().sizes(config)
+    return config["toys"]["n_toys"], config["toys"]["chunk_size"]
+
+
 def chunk_first(wildcards):
-    return int(wildcards.chunk) * config["toys"]["chunk_size"]
+    return resources.chunk_span(*_chunking(wildcards), int(wildcards.chunk))[0]
 
 
 def chunk_count(wildcards):
-    first = chunk_first(wildcards)
-    return max(0, min(config["toys"]["chunk_size"], config["toys"]["n_toys"] - first))
+    return resources.chunk_span(*_chunking(wildcards), int(wildcards.chunk))[1]
 
 
 def observed_features():
@@ -60,19 +81,66 @@ def lee_observed_input():
     return ["results/lee/observed.npz"] if config["lee"]["observed"]["enabled"] else []
 
 
+def print_headline():
+    """The run's answer on the console at the end (ganlee.stats.headline), when the LEE exists."""
+    from ganlee.stats.headline import format_headline, headline_from_files
+
+    h = headline_from_files(
+        "results/lee/summary.json",
+        "results/gan/validation.json",
+        "results/fit/background.json",
+    )
+    if h is not None:
+        print(format_headline(h))
+
+
 def final_outputs():
+    """The default targets, the toy chunks among them (Snakemake remakes a deleted target, not a
+    deleted intermediate file whose consumers are up to date)."""
     return [
         "results/mc/features.root",
         "results/gan/validation.json",
+        *toy_chunk_files(),
         "results/lee/summary.json",
         "results/lee/plots/pglobal.pdf",
+        "results/report/front_page.rst",
     ]
 
 
-# LEE stage helpers (appended by the LEE engineer).
+def figure_outputs(kind):
+    """Named outputs of a plotting step (ganlee.report.figure_outputs): PDF and PNG of each
+    figure, the PNG marked for the report with its caption."""
+    return {k: _figure_output(f) for k, f in report_spec.figure_outputs(kind).items()}
+
+
+def _figure_output(f):
+    if f.in_report:
+        return report(f.path, caption=f.caption, category=f.category)
+    return f.path
+
+
+def report_front_page():
+    """The report's front page (written by the report_front_page step), as an absolute path:
+    Snakemake would read a relative one from the Snakefile's directory."""
+    return os.path.abspath("results/report/front_page.rst")
+
+
+# LEE stage helpers.
 def lee_chunk_dir(wildcards, input):
     """The directory of the toy chunks: passed instead of thousands of paths (shell limits)."""
     return os.path.dirname(input.chunks[0])
+
+
+def lee_chunk_args(wildcards, input):
+    """The chunk files of the current config, exactly: chunks left by another chunk_size are
+    not read. They go on one command line (at most 128 KiB in Linux)."""
+    args = " ".join(input.chunks)
+    if len(args) > 120000:
+        raise ValueError(
+            f"{len(input.chunks)} toy chunk paths do not fit on one command line: raise config "
+            f"key 'toys.chunk_size' (now {config['toys']['chunk_size']})"
+        )
+    return args
 
 
 def lee_plot_dir(wildcards, output):
@@ -90,109 +158,65 @@ def lee_scan_chunk_files():
     return toy_chunk_files()[: min(wanted, n_chunks())]
 
 
-# Cluster resources (appended by the SLURM engineer). Runtime [min] and memory [MB]
-# of the heavy rules, estimated from the config's sizes and the features file's size,
-# generous by design and doubled on each retry (attempt). Local runs ignore them; a
-# cluster profile uses them (profiles/slurm). Rates per job: Pythia events/s by realism,
-# GAN generator steps/s and DNN event-epochs/s for seed-size models on a GPU (DESIGN.md
-# figures / ~20) or a CPU core, fit seconds per toy.
-RESOURCE_RATES = {
-    "pythia_events_per_s": {"full": 50, "no_mpi": 300, "parton_shower": 300},
-    "gan_steps_per_s": {"gpu": 100.0, "cpu": 2.0},
-    "dnn_event_epochs_per_s": {"gpu": 2.0e6, "cpu": 5.0e3},
-    "fit_seconds_per_toy": {"gpu": 0.01, "cpu": 0.2},
-}
-# 18 float32 branches per event: the file size bounds the number of events.
-FEATURE_BYTES_PER_EVENT = 72
-# python + torch (+ the CUDA context on a GPU node)
-BASE_MEM_MB = {"gpu": 4000, "cpu": 2000}
-
-
-def _hardware():
-    return "cpu" if config["device"] == "cpu" else "gpu"
-
-
-def _runtime_min(seconds, attempt, floor=10):
-    """Twice the estimate plus 5 minutes, at least `floor`, times the attempt."""
-    return attempt * max(floor, math.ceil(2 * seconds / 60) + 5)
-
-
-def _n_events(path):
-    """Upper bound on the events of a features file (FileNotFoundError before it exists:
-    Snakemake then shows the resource as <TBD> in a dry run)."""
-    return max(1, os.path.getsize(path) // FEATURE_BYTES_PER_EVENT)
+# Cluster resources (runtime [min], mem_mb [MB]): ganlee.resources.
+def _toy_job(wildcards):
+    """(toys section, hardware, number of toys) of a toy job: a validation study's or the main."""
+    toys = config["toys"]
+    if hasattr(wildcards, "study"):
+        toys = _vstudies().study_toy_config(config, wildcards.study)["toys"]
+    return toys, resources.hardware(config), chunk_count(wildcards)
 
 
 def mc_generate_runtime(wildcards, attempt):
-    gen = config["mc"]["generate"]
-    rate = RESOURCE_RATES["pythia_events_per_s"][gen["realism"]]
-    return _runtime_min(gen["events_per_job"] / rate, attempt)
+    return resources.mc_generate_runtime(config, attempt)
 
 
 def gan_train_runtime(wildcards, input, attempt):
-    gan = config["gan"]
-    n_train = _n_events(input[0]) * (1.0 - gan["holdout_fraction"])
-    steps = gan["epochs"] * n_train / (gan["batch_size"] * gan["n_critic"])
-    return _runtime_min(steps / RESOURCE_RATES["gan_steps_per_s"][_hardware()], attempt)
+    return resources.gan_train_runtime(config, input[0], attempt)
 
 
 def gan_train_mem_mb(wildcards, input, attempt):
-    data_mb = math.ceil(_n_events(input[0]) * 18 * 8 * 4 / 1e6)
-    return attempt * (BASE_MEM_MB[_hardware()] + data_mb)
-
-
-def _toy_sizes(features):
-    toys = config["toys"]
-    n = _n_events(features)
-    return n, toys["sample1_size"] or n, toys["sample2_size"] or n
-
-
-def _toys_seconds(n_toys, features):
-    toys, hw = config["toys"], _hardware()
-    _, s1, s2 = _toy_sizes(features)
-    passes = toys["k_folds"] if toys["scoring"] == "kfold" else 1
-    work = n_toys * (s1 + s2) * toys["dnn"]["epochs"] * passes
-    batch_factor = min(1.0, toys["dnn"]["batch_size"] / 128)
-    rate = RESOURCE_RATES["dnn_event_epochs_per_s"][hw] * batch_factor
-    return work / rate + n_toys * RESOURCE_RATES["fit_seconds_per_toy"][hw]
-
-
-def _toys_mem_mb(n_toys, features, attempt):
-    n, s1, s2 = _toy_sizes(features)
-    together = min(n_toys, config["toys"]["models_per_batch"] or n_toys)
-    # on a GPU the samples live in device memory, on a CPU in a few copies
-    copies = 3 if _hardware() == "cpu" else 1
-    sample_mb = math.ceil((together * (s1 + s2) * 18 * 4 * copies + n * 18 * 8) / 1e6)
-    return attempt * min(256000, BASE_MEM_MB[_hardware()] + sample_mb)
+    return resources.gan_train_mem_mb(config, input[0], attempt)
 
 
 def toys_chunk_runtime(wildcards, input, attempt):
-    seconds = _toys_seconds(max(1, chunk_count(wildcards)), input.features)
-    return _runtime_min(seconds, attempt)
+    return resources.toys_runtime(*_toy_job(wildcards), input.features, attempt)
 
 
 def toys_chunk_mem_mb(wildcards, input, attempt):
-    return _toys_mem_mb(max(1, chunk_count(wildcards)), input.features, attempt)
+    return resources.toys_mem_mb(*_toy_job(wildcards), input.features, attempt)
+
+
+def fit_model_runtime(wildcards, input, attempt):
+    """The pilot toys of rule fit_model, counted twice for scoring the template sample."""
+    pilots = 2 * config["fit"]["spurious"]["pilot_toys"]
+    hw = resources.hardware(config)
+    return resources.toys_runtime(config["toys"], hw, pilots, input.features, attempt)
+
+
+def fit_model_mem_mb(wildcards, input, attempt):
+    hw = resources.hardware(config)
+    return resources.toys_mem_mb(config["toys"], hw, 1, input.features, attempt) + 2000
+
+
+def fit_plot_dir(wildcards, output):
+    return os.path.dirname(output.spurious_signal_pdf)
 
 
 def lee_observed_runtime(wildcards, input, attempt):
-    return _runtime_min(_toys_seconds(1, input.features), attempt)
+    hw = resources.hardware(config)
+    return resources.toys_runtime(config["toys"], hw, 1, input.features, attempt)
 
 
 def lee_observed_mem_mb(wildcards, input, attempt):
-    return _toys_mem_mb(1, input.features, attempt)
+    hw = resources.hardware(config)
+    return resources.toys_mem_mb(config["toys"], hw, 1, input.features, attempt)
 
 
-# Validation helpers (appended by the validation engineer; rules/validation.smk, issue 7).
+# Validation helpers (rules/validation.smk).
 # The study logic (names, per-study toy config, which studies coincide) is ganlee.validation.studies.
-VALIDATION_PLOTS = (
-    "zmax_gan_vs_mc",
-    "ensemble",
-    "sensitivity",
-    "sculpting",
-    "amplification",
-)
-VALIDATION_REFERENCE_INDEX = 100000  # reference MC jobs: mc-generate indices 100000 + j
+# Independent MC samples: mc-generate job indices offset + j (the training MC uses 0..n_jobs-1).
+VALIDATION_MC_INDEX = {"reference": 100000, "pool": 200000}
 
 
 def _vstudies():
@@ -237,7 +261,10 @@ def _validation_model(study):
 
 def validation_toys_inputs(wildcards):
     model = _validation_model(wildcards.study)
-    inputs = {"features": "results/mc/features.root"}
+    pool = _vstudies().parse_study(wildcards.study).source == "mc_pool"
+    inputs = {
+        "features": validation_pool_input() if pool else "results/mc/features.root"
+    }
     if model:
         inputs["model"] = model
     return inputs
@@ -249,74 +276,73 @@ def validation_model_arg(wildcards, input):
 
 
 def validation_toys_cfg(wildcards):
-    cfg = _vstudies().study_toy_config(config, wildcards.study)
-    return json.dumps(cfg, sort_keys=True)
-
-
-def validation_chunk_first(wildcards):
-    return int(wildcards.chunk) * _vstudies().sizes(config)[1]
-
-
-def validation_chunk_count(wildcards):
-    n, size = _vstudies().sizes(config)
-    return max(0, min(size, n - validation_chunk_first(wildcards)))
-
-
-def _validation_toys_seconds(wildcards, features):
-    toys = _vstudies().study_toy_config(config, wildcards.study)["toys"]
-    hw = _hardware()
-    _, s1, s2 = _toy_sizes(features)
-    passes = toys["k_folds"] if toys["scoring"] == "kfold" else 1
-    n = max(1, validation_chunk_count(wildcards))
-    work = n * (s1 + s2) * toys["dnn"]["epochs"] * passes
-    batch_factor = min(1.0, toys["dnn"]["batch_size"] / 128)
-    rate = RESOURCE_RATES["dnn_event_epochs_per_s"][hw] * batch_factor
-    return work / rate + n * RESOURCE_RATES["fit_seconds_per_toy"][hw]
-
-
-def validation_toys_runtime(wildcards, input, attempt):
-    return _runtime_min(_validation_toys_seconds(wildcards, input.features), attempt)
-
-
-def validation_toys_mem_mb(wildcards, input, attempt):
-    n = max(1, validation_chunk_count(wildcards))
-    return _toys_mem_mb(n, input.features, attempt)
+    return inline_config(_vstudies().study_toy_config(config, wildcards.study))
 
 
 def validation_gan_cfg(wildcards):
-    cfg = json.loads(cfg_json("gan"))
+    cfg = _cfg_sections("gan")
     cfg["seed"] = _vstudies().ensemble_seed(config, int(wildcards.g))
-    return json.dumps(cfg, sort_keys=True)
+    return inline_config(cfg)
 
 
 def validation_lee_cfg(wildcards):
-    cfg = json.loads(cfg_json("lee"))
+    cfg = _cfg_sections("lee")
     cfg["toys"] = {"n_toys": _vstudies().sizes(config)[0]}
-    return json.dumps(cfg, sort_keys=True)
+    return inline_config(cfg)
 
 
-def validation_reference_files():
-    jobs = config["validation"]["amplification"]["reference_jobs"]
-    return expand("results/validation/reference/generated_{j}.root", j=range(jobs))
+def _validation_mc_jobs(sample):
+    """Jobs of an independent MC sample; its job indices must not reach the next sample's."""
+    v = config["validation"]
+    if sample == "pool":
+        jobs = v["closure"]["pool_jobs"]
+        jobs = jobs if jobs is not None else 3 * config["mc"]["generate"]["n_jobs"]
+    else:
+        jobs = v["amplification"]["reference_jobs"]
+    gap = VALIDATION_MC_INDEX["pool"] - VALIDATION_MC_INDEX["reference"]
+    if max(jobs, config["mc"]["generate"]["n_jobs"]) > gap:
+        raise ValueError(
+            f"more than {gap} mc-generate jobs in one sample: the job indices (seeds) of the "
+            "training MC, validation reference and pool would overlap"
+        )
+    return jobs
+
+
+def validation_reference_files(wildcards):
+    jobs = _validation_mc_jobs(wildcards.sample)
+    return expand(
+        "results/validation/{sample}/generated_{j}.root",
+        sample=wildcards.sample,
+        j=range(jobs),
+    )
 
 
 def validation_reference_index(wildcards):
-    return VALIDATION_REFERENCE_INDEX + int(wildcards.j)
+    return VALIDATION_MC_INDEX[wildcards.sample] + int(wildcards.j)
+
+
+def _independent_mc(key, value, sample):
+    if value != "generate":
+        return value
+    if config["mc"]["input_files"]:
+        raise ValueError(
+            f"config key '{key}' is 'generate' but mc.input_files is set (the MC is not "
+            "generated here): give a features ROOT file of an independent sample of the "
+            "same process"
+        )
+    return f"results/validation/{sample}/features.root"
 
 
 def validation_reference_input():
     ref = config["validation"]["amplification"]["reference"]
     if ref == "holdout":
         return []
-    if ref == "generate":
-        if config["mc"]["input_files"]:
-            raise ValueError(
-                "config key 'validation.amplification.reference' is 'generate' but "
-                "mc.input_files is set (the MC is not generated here): give a features "
-                "ROOT file of an independent sample of the same process, or 'holdout'"
-            )
-        return ["results/validation/reference/features.root"]
-    return [ref]
+    return [_independent_mc("validation.amplification.reference", ref, "reference")]
+
+
+def validation_pool_input():
+    pool = config["validation"]["closure"]["pool"]
+    return _independent_mc("validation.closure.pool", pool, "pool")
 
 
 def validation_reference_arg(wildcards, input):
@@ -350,11 +376,30 @@ def validation_main_lee_dir(wildcards, input):
     return os.path.dirname(input.main_lee[0])
 
 
-def validation_plot_files(ext=("pdf", "png")):
-    return [f"results/validation/plots/{n}.{e}" for n in VALIDATION_PLOTS for e in ext]
+def validation_plot_files():
+    return report_spec.figure_paths("validation")
+
+
+def validation_closure_inputs(wildcards):
+    return {s: _validation_chunks(s) for s in _vstudies().closure_studies(config)}
+
+
+def validation_closure_args(wildcards, input):
+    studies = _vstudies().closure_studies(config)
+    return " ".join(f"--study {s} {os.path.dirname(input[s][0])}" for s in studies)
+
+
+def validation_closure_outputs():
+    if not config["validation"]["closure"]["enabled"]:
+        return []
+    return ["results/validation/closure.json", *report_spec.figure_paths("closure")]
 
 
 def validation_outputs():
     if not config["validation"]["enabled"]:
         return []
-    return ["results/validation/summary.json", *validation_plot_files()]
+    return [
+        "results/validation/summary.json",
+        *validation_plot_files(),
+        *validation_closure_outputs(),
+    ]

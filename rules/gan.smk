@@ -27,8 +27,17 @@ rule gan_validate:
         model="results/gan/model.pt",
         history="results/gan/history.csv",
     output:
-        metrics="results/gan/validation.json",
-        plots=directory("results/gan/plots"),
+        metrics=report(
+            "results/gan/validation.json",
+            caption="../report/gan_validation.rst",
+            category="GAN",
+        ),
+        plots=report(
+            directory("results/gan/plots"),
+            patterns=["{name}.png"],
+            caption="../report/gan_plots.rst",
+            category="GAN",
+        ),
     log:
         "logs/gan/validate.log",
     conda:

@@ -3,6 +3,7 @@ rule lee_observed:
         model="results/gan/model.pt",
         features="results/mc/features.root",
         data=observed_features(),
+        background="results/fit/background.json",
     output:
         "results/lee/observed.npz",
     log:
@@ -16,15 +17,22 @@ rule lee_observed:
         cfg=cfg_json("toys", "fit", drop=["toys.n_toys"]),
     shell:
         "ganlee observe --config {params.cfg:q} --model {input.model} "
-        "--features {input.features} --data {input.data} --out {output} > {log} 2>&1"
+        "--features {input.features} --data {input.data} --background {input.background} "
+        "--out {output} > {log} 2>&1"
 
 
 rule lee_aggregate:
     input:
         chunks=toy_chunk_files(),
+        model="results/gan/model.pt",
         observed=lee_observed_input(),
+        background="results/fit/background.json",
     output:
-        summary="results/lee/summary.json",
+        summary=report(
+            "results/lee/summary.json",
+            caption="../report/lee_summary.rst",
+            category="LEE",
+        ),
         zmax="results/lee/zmax.csv",
         hist="results/lee/zmax_hist.pkl",
     log:
@@ -33,11 +41,12 @@ rule lee_aggregate:
         "../envs/torch.yaml"
     params:
         cfg=cfg_json("lee", "toys.n_toys"),
-        chunk_dir=lee_chunk_dir,
+        chunks=lee_chunk_args,
         observed=lee_observed_arg,
     shell:
-        "ganlee lee-aggregate --config {params.cfg:q} {params.observed} --summary {output.summary} "
-        "--zmax {output.zmax} --hist {output.hist} {params.chunk_dir} > {log} 2>&1"
+        "ganlee lee-aggregate --config {params.cfg:q} --model {input.model} {params.observed} "
+        "--background {input.background} --summary {output.summary} --zmax {output.zmax} "
+        "--hist {output.hist} {params.chunks} > {log} 2>&1"
 
 
 rule lee_plots:
@@ -48,90 +57,7 @@ rule lee_plots:
         chunks=lee_scan_chunk_files(),
         observed=lee_observed_input(),
     output:
-        zmax_hist_pdf=report(
-            "results/lee/plots/zmax_hist.pdf",
-            caption="../report/zmax_hist.rst",
-            category="LEE",
-            subcategory="PDF",
-        ),
-        zmax_hist_png=report(
-            "results/lee/plots/zmax_hist.png",
-            caption="../report/zmax_hist.rst",
-            category="LEE",
-            subcategory="PNG",
-        ),
-        pglobal_pdf=report(
-            "results/lee/plots/pglobal.pdf",
-            caption="../report/pglobal.rst",
-            category="LEE",
-            subcategory="PDF",
-        ),
-        pglobal_png=report(
-            "results/lee/plots/pglobal.png",
-            caption="../report/pglobal.rst",
-            category="LEE",
-            subcategory="PNG",
-        ),
-        trials_factor_pdf=report(
-            "results/lee/plots/trials_factor.pdf",
-            caption="../report/trials_factor.rst",
-            category="LEE",
-            subcategory="PDF",
-        ),
-        trials_factor_png=report(
-            "results/lee/plots/trials_factor.png",
-            caption="../report/trials_factor.rst",
-            category="LEE",
-            subcategory="PNG",
-        ),
-        upcrossings_pdf=report(
-            "results/lee/plots/upcrossings.pdf",
-            caption="../report/upcrossings.rst",
-            category="LEE",
-            subcategory="PDF",
-        ),
-        upcrossings_png=report(
-            "results/lee/plots/upcrossings.png",
-            caption="../report/upcrossings.rst",
-            category="LEE",
-            subcategory="PNG",
-        ),
-        zmax_location_pdf=report(
-            "results/lee/plots/zmax_location.pdf",
-            caption="../report/zmax_location.rst",
-            category="LEE",
-            subcategory="PDF",
-        ),
-        zmax_location_png=report(
-            "results/lee/plots/zmax_location.png",
-            caption="../report/zmax_location.rst",
-            category="LEE",
-            subcategory="PNG",
-        ),
-        scans_pdf=report(
-            "results/lee/plots/scans.pdf",
-            caption="../report/scans.rst",
-            category="LEE",
-            subcategory="PDF",
-        ),
-        scans_png=report(
-            "results/lee/plots/scans.png",
-            caption="../report/scans.rst",
-            category="LEE",
-            subcategory="PNG",
-        ),
-        observed_fit_pdf=report(
-            "results/lee/plots/observed_fit.pdf",
-            caption="../report/observed_fit.rst",
-            category="LEE",
-            subcategory="PDF",
-        ),
-        observed_fit_png=report(
-            "results/lee/plots/observed_fit.png",
-            caption="../report/observed_fit.rst",
-            category="LEE",
-            subcategory="PNG",
-        ),
+        **figure_outputs("lee"),
     log:
         "logs/lee/plots.log",
     conda:
@@ -143,3 +69,23 @@ rule lee_plots:
     shell:
         "ganlee lee-plots --config {params.cfg:q} --summary {input.summary} --zmax {input.zmax} "
         "--hist {input.hist} {params.observed} --outdir {params.outdir} {input.chunks} > {log} 2>&1"
+
+
+rule report_front_page:
+    input:
+        description="report/workflow.rst",
+        summary="results/lee/summary.json",
+        gan="results/gan/validation.json",
+        background="results/fit/background.json",
+    output:
+        "results/report/front_page.rst",
+    log:
+        "logs/report/front_page.log",
+    conda:
+        "../envs/torch.yaml"
+    params:
+        cfg=cfg_json("lee"),
+    shell:
+        "ganlee report-front-page --config {params.cfg:q} --description {input.description} "
+        "--summary {input.summary} --gan {input.gan} --background {input.background} "
+        "--out {output} > {log} 2>&1"

@@ -2,6 +2,7 @@ rule toys_chunk:
     input:
         model="results/gan/model.pt",
         features="results/mc/features.root",
+        background="results/fit/background.json",
     output:
         "results/toys/chunk_{chunk}.npz",
     log:
@@ -17,4 +18,5 @@ rule toys_chunk:
         n=chunk_count,
     shell:
         "ganlee toys --config {params.cfg:q} --model {input.model} --features {input.features} "
-        "--first {params.first} --count {params.n} --out {output} > {log} 2>&1"
+        "--background {input.background} --first {params.first} --count {params.n} --out {output} "
+        "> {log} 2>&1"

@@ -1,9 +1,10 @@
 rule validation_reference_generate:
     output:
-        "results/validation/reference/generated_{j}.root",
+        "results/validation/{sample}/generated_{j}.root",
     log:
-        "logs/validation/reference_generate_{j}.log",
+        "logs/validation/{sample}_generate_{j}.log",
     wildcard_constraints:
+        sample="reference|pool",
         j=r"\d+",
     conda:
         "../envs/hep-io.yaml"
@@ -18,12 +19,14 @@ rule validation_reference_generate:
 
 rule validation_reference_convert:
     input:
-        validation_reference_files(),
+        validation_reference_files,
     output:
-        features="results/validation/reference/features.root",
-        provenance="results/validation/reference/features.json",
+        features="results/validation/{sample}/features.root",
+        provenance="results/validation/{sample}/features.json",
     log:
-        "logs/validation/reference_convert.log",
+        "logs/validation/{sample}_convert.log",
+    wildcard_constraints:
+        sample="reference|pool",
     conda:
         "../envs/hep-io.yaml"
     params:
@@ -68,13 +71,13 @@ rule validation_toys_chunk:
     conda:
         "../envs/torch.yaml"
     resources:
-        runtime=validation_toys_runtime,
-        mem_mb=validation_toys_mem_mb,
+        runtime=toys_chunk_runtime,
+        mem_mb=toys_chunk_mem_mb,
     params:
         cfg=validation_toys_cfg,
         model=validation_model_arg,
-        first=validation_chunk_first,
-        n=validation_chunk_count,
+        first=chunk_first,
+        n=chunk_count,
     shell:
         "ganlee toys --config {params.cfg:q} {params.model} --features {input.features} "
         "--first {params.first} --count {params.n} --out {output} > {log} 2>&1"
@@ -124,7 +127,11 @@ rule validation_summary:
     input:
         unpack(validation_summary_inputs),
     output:
-        "results/validation/summary.json",
+        report(
+            "results/validation/summary.json",
+            caption="../report/validation_summary.rst",
+            category="Validation",
+        ),
     log:
         "logs/validation/summary.log",
     conda:
@@ -143,66 +150,7 @@ rule validation_plots:
     input:
         "results/validation/summary.json",
     output:
-        zmax_gan_vs_mc_pdf=report(
-            "results/validation/plots/zmax_gan_vs_mc.pdf",
-            caption="../report/validation_zmax_gan_vs_mc.rst",
-            category="Validation",
-            subcategory="PDF",
-        ),
-        zmax_gan_vs_mc_png=report(
-            "results/validation/plots/zmax_gan_vs_mc.png",
-            caption="../report/validation_zmax_gan_vs_mc.rst",
-            category="Validation",
-            subcategory="PNG",
-        ),
-        ensemble_pdf=report(
-            "results/validation/plots/ensemble.pdf",
-            caption="../report/validation_ensemble.rst",
-            category="Validation",
-            subcategory="PDF",
-        ),
-        ensemble_png=report(
-            "results/validation/plots/ensemble.png",
-            caption="../report/validation_ensemble.rst",
-            category="Validation",
-            subcategory="PNG",
-        ),
-        sensitivity_pdf=report(
-            "results/validation/plots/sensitivity.pdf",
-            caption="../report/validation_sensitivity.rst",
-            category="Validation",
-            subcategory="PDF",
-        ),
-        sensitivity_png=report(
-            "results/validation/plots/sensitivity.png",
-            caption="../report/validation_sensitivity.rst",
-            category="Validation",
-            subcategory="PNG",
-        ),
-        sculpting_pdf=report(
-            "results/validation/plots/sculpting.pdf",
-            caption="../report/validation_sculpting.rst",
-            category="Validation",
-            subcategory="PDF",
-        ),
-        sculpting_png=report(
-            "results/validation/plots/sculpting.png",
-            caption="../report/validation_sculpting.rst",
-            category="Validation",
-            subcategory="PNG",
-        ),
-        amplification_pdf=report(
-            "results/validation/plots/amplification.pdf",
-            caption="../report/validation_amplification.rst",
-            category="Validation",
-            subcategory="PDF",
-        ),
-        amplification_png=report(
-            "results/validation/plots/amplification.png",
-            caption="../report/validation_amplification.rst",
-            category="Validation",
-            subcategory="PNG",
-        ),
+        **figure_outputs("validation"),
     log:
         "logs/validation/plots.log",
     conda:
@@ -212,4 +160,42 @@ rule validation_plots:
         outdir=lee_plot_dir,
     shell:
         "ganlee validation-plots --config {params.cfg:q} --summary {input} "
+        "--outdir {params.outdir} > {log} 2>&1"
+
+
+rule validation_closure:
+    input:
+        unpack(validation_closure_inputs),
+    output:
+        report(
+            "results/validation/closure.json",
+            caption="../report/validation_closure_json.rst",
+            category="Validation",
+        ),
+    log:
+        "logs/validation/closure.log",
+    conda:
+        "../envs/torch.yaml"
+    params:
+        cfg=cfg_json("validation", "toys", "fit", "lee"),
+        studies=validation_closure_args,
+    shell:
+        "ganlee validation-closure --config {params.cfg:q} {params.studies} --out {output} "
+        "> {log} 2>&1"
+
+
+rule validation_closure_plots:
+    input:
+        "results/validation/closure.json",
+    output:
+        **figure_outputs("closure"),
+    log:
+        "logs/validation/closure_plots.log",
+    conda:
+        "../envs/torch.yaml"
+    params:
+        cfg=cfg_json("validation"),
+        outdir=lee_plot_dir,
+    shell:
+        "ganlee validation-closure-plots --config {params.cfg:q} --closure {input} "
         "--outdir {params.outdir} > {log} 2>&1"

@@ -43,7 +43,7 @@ __all__ = [
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_CONFIG = REPO / "tests" / "config_test.yaml"
-WORKFLOW_FILES = ("Snakefile", "rules", "config", "envs", "report")
+WORKFLOW_FILES = ("Snakefile", "rules", "config", "envs", "report", "profiles")
 CLUSTER_SCRIPT = REPO / "tests" / "slurm" / "cluster.sh"
 SNAKEMAKE_TIMEOUT_S = 900
 
@@ -57,7 +57,7 @@ def subprocess_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def copy_workflow(dest: Path) -> Path:
-    """Copy the workflow definition (Snakefile, rules, config, envs, report) into ``dest``."""
+    """Copy the workflow definition (Snakefile, rules, config, envs, report, profiles) into ``dest``."""
     dest.mkdir(parents=True, exist_ok=True)
     for name in WORKFLOW_FILES:
         src = REPO / name

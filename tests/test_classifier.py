@@ -166,7 +166,7 @@ def test_adam_steps_follow_keras_decay():
 @pytest.mark.parametrize(("shift", "lo", "hi"), [(4.0, 0.95, 1.0), (0.0, 0.45, 0.55)])
 def test_separation_auc(shift, lo, hi):
     """Clearly different Gaussians: AUC > 0.95 on fresh events; identical ones: AUC ~ 0.5."""
-    cfg = DNNConfig(epochs=3, batch_size=128)  # the seed architecture
+    cfg = DNNConfig(epochs=3, batch_size=128)  # the reference architecture
     x, y = _two_class_data(1500, shift, 11)
     net = StackedMLP(1, 4, cfg.layers)
     net.reset_parameters([3])

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from synthetic import synthetic_events
 
 from ganlee.cli import main
 from ganlee.features import FEATURE_NAMES
-from ganlee.gan.preprocess import synthetic_events
 from ganlee.io import write_features
 
 torch.set_num_threads(1)
@@ -72,9 +73,11 @@ def test_train_then_validate(workdir, capsys) -> None:
     assert set(res["per_feature"]) == set(FEATURE_NAMES)
     assert all(0 <= v["ks"] <= 1 and v["w1"] >= 0 for v in res["per_feature"].values())
     assert len(res["model"]["sha"]) == 16
-    pngs = {p.name for p in (d / "plots").iterdir()}
-    assert pngs == {"features.png", "correlations.png", "losses.png", "monitor.png"}
-    assert all((d / "plots" / p).read_bytes()[:4] == b"\x89PNG" for p in pngs)
+    names = {p.name for p in (d / "plots").iterdir()}
+    stems = ("features", "correlations", "losses", "monitor")  # per-feature plots: test below
+    assert names == {f"{n}.{e}" for n in stems for e in ("pdf", "png")}
+    magic = {".png": b"\x89PNG", ".pdf": b"%PDF"}
+    assert all((d / "plots" / p).read_bytes()[:4] == magic[Path(p).suffix] for p in names)
     gate = res["fidelity"]
     assert set(gate["checks"]) == {"auc", "ks_min_pvalue", "mllg_pvalue"}
     for c in gate["checks"].values():
@@ -149,9 +152,10 @@ def test_per_feature_plots(tmp_path) -> None:
     cols = [FEATURE_NAMES.index(n) for n in ("m_llg", "phi_ll", "n_jets")]
     names, kinds = ["m_llg", "phi_ll", "n_jets"], ["window", "angle", "integer"]
     paths = plot_features(a[:, cols], b[:, cols], names, kinds, tmp_path, (130.0, 170.0))
-    expected = ["feature_m_llg.png", "feature_n_jets.png", "feature_phi_ll.png", "features.png"]
-    assert sorted(p.name for p in paths) == expected
-    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in paths)
+    stems = ["feature_m_llg", "feature_n_jets", "feature_phi_ll", "features"]
+    assert sorted(p.name for p in paths) == sorted(f"{n}.{e}" for n in stems for e in ("pdf", "png"))
+    magic = {".png": b"\x89PNG", ".pdf": b"%PDF"}
+    assert all(p.read_bytes()[:4] == magic[p.suffix] for p in paths)
 
 
 def test_exploding_losses_stop_with_exit_3(workdir, tmp_path, capsys) -> None:

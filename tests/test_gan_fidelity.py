@@ -8,7 +8,7 @@ import pytest
 from ganlee.config import validate
 from ganlee.features import FEATURE_NAMES
 from ganlee.gan.fidelity import fidelity_gate, mllg_ratio, toy_size
-from ganlee.gan.preprocess import synthetic_events
+from synthetic import synthetic_events
 
 WINDOW = (130.0, 170.0)
 FCFG = validate({})["gan"]["fidelity"]
@@ -26,7 +26,12 @@ def test_mllg_ratio_of_identical_samples_is_one_with_poisson_errors() -> None:
 def test_mllg_chi2_pvalue_is_uniform_for_equal_distributions() -> None:
     """Under the null the chi-square p-value is ~U[0, 1]: about 10% of trials below 0.1."""
     p = [
-        mllg_ratio(synthetic_events(2000, 2 * i)[:, 0], synthetic_events(2000, 2 * i + 1)[:, 0], WINDOW, 4.0)["pvalue"]
+        mllg_ratio(
+            synthetic_events(2000, 2 * i)[:, 0],
+            synthetic_events(2000, 2 * i + 1)[:, 0],
+            WINDOW,
+            4.0,
+        )["pvalue"]
         for i in range(200)
     ]
     assert 0.05 < np.mean(np.array(p) < 0.1) < 0.16
@@ -49,7 +54,9 @@ def test_gate_passes_a_perfect_generator_and_fails_a_shifted_one() -> None:
     bad[:, col] = 150.0 + 0.7 * (bad[:, col] - 150.0)
     res = fidelity_gate(hold, bad, FEATURE_NAMES, 2000, FCFG, WINDOW, seed=5)
     assert not res["passed"]
-    assert not res["checks"]["mllg_pvalue"]["passed"] and not res["checks"]["ks_min_pvalue"]["passed"]
+    assert (
+        not res["checks"]["mllg_pvalue"]["passed"] and not res["checks"]["ks_min_pvalue"]["passed"]
+    )
     assert res["ks_worst_feature"] == "m_llg"
     assert res["message"].startswith("toys not validated: ") and "m_llg chi2 p" in res["message"]
     assert res["mllg_ratio"]["ratio"][0] < 0.8  # the low edge is emptied

@@ -7,9 +7,10 @@ import math
 import numpy as np
 import pytest
 import torch
+from synthetic import synthetic_events
 
 from ganlee.features import ANGLE_FEATURES, FEATURE_NAMES, INTEGER_FEATURES, POSITIVE_FEATURES
-from ganlee.gan.preprocess import PI32, Preprocessor, synthetic_events
+from ganlee.gan.preprocess import PI32, Preprocessor
 from ganlee.gan.train import check_finite
 from ganlee.io import InputError
 

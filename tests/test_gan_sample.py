@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from synthetic import synthetic_events
 from test_gan_preprocess import independently_invalid
 
 from ganlee.features import FEATURE_NAMES
-from ganlee.gan.preprocess import synthetic_events
 from ganlee.gan.sample import GanModel, load_model, sample, sample_torch
 from ganlee.gan.train import train
 from ganlee.io import InputError
@@ -16,7 +16,7 @@ from ganlee.io import InputError
 torch.set_num_threads(1)
 
 
-#: physical: valid by construction (repairs only); minmax (the seed's scaling) relies on rejection: a barely trained 18-feature model yields
+#: physical: valid by construction (repairs only); minmax (the reference analysis's scaling) relies on rejection: a barely trained 18-feature model yields
 #: over 90% invalid events, so it is tested on 5 features after 6 epochs (about 16% rejected).
 SETUPS = {
     "quantile": (FEATURE_NAMES, 3),

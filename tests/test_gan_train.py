@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from synthetic import synthetic_events
 
 from ganlee.config import ConfigError
 from ganlee.features import FEATURE_NAMES
 from ganlee.gan.metrics import evaluate
 from ganlee.gan.models import init_seeded
-from ganlee.gan.preprocess import synthetic_events
 from ganlee.gan.sample import load_model, sample
 from ganlee.gan.train import TrainingDivergedError, train
 from ganlee.io import InputError

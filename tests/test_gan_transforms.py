@@ -10,7 +10,9 @@ import torch
 from scipy import stats
 
 from ganlee.features import FEATURE_NAMES
-from ganlee.gan.preprocess import Preprocessor, synthetic_events, valid_mask
+from synthetic import synthetic_events
+
+from ganlee.gan.preprocess import Preprocessor, valid_mask
 from ganlee.gan.transforms import QuantileMap, derive_torch, derived_columns, wrap
 
 WINDOW = (130.0, 170.0)
@@ -25,7 +27,9 @@ def truncated_exponential(n: int, seed: int, scale: float = 12.0) -> np.ndarray:
 
 def test_forward_inverse_round_trip_and_standard_normal_scores() -> None:
     rng = np.random.default_rng(0)
-    y = np.column_stack([truncated_exponential(20000, 1), rng.lognormal(3, 0.6, 20000), rng.normal(0, 2, 20000)])
+    y = np.column_stack(
+        [truncated_exponential(20000, 1), rng.lognormal(3, 0.6, 20000), rng.normal(0, 2, 20000)]
+    )
     q = QuantileMap.fit(y, [WINDOW[0], None, None], [WINDOW[1], None, None], 256)
     z = q.forward(y)
     for j in range(3):  # the training marginals become N(0, 1) (up to the knot interpolation)
@@ -39,7 +43,9 @@ def test_window_edges_keep_the_mc_density() -> None:
     edge bins included (a logit of the window would send their density to zero)."""
     y = truncated_exponential(40000, 2)[:, None]
     q = QuantileMap.fit(y, [WINDOW[0]], [WINDOW[1]], 256)
-    gen = q.inverse(torch.randn(400000, 1, generator=torch.Generator().manual_seed(3))).numpy()[:, 0]
+    gen = q.inverse(torch.randn(400000, 1, generator=torch.Generator().manual_seed(3))).numpy()[
+        :, 0
+    ]
     assert gen.min() >= WINDOW[0] and gen.max() <= WINDOW[1]
     edges = np.arange(130.0, 171.0)
     # expected counts from the exact density of the truncated exponential
@@ -81,7 +87,9 @@ def test_derived_features_are_exact() -> None:
     out = t.numpy()
     np.testing.assert_allclose(out[:, c["e_llg"]], x[:, c["e_llg"]], rtol=1e-12)
     np.testing.assert_allclose(out[:, c["e_ll"]], x[:, c["e_ll"]], rtol=1e-12)
-    np.testing.assert_allclose(out[:, c["pt_ll_over_m_llg"]], x[:, c["pt_ll_over_m_llg"]], rtol=1e-12)
+    np.testing.assert_allclose(
+        out[:, c["pt_ll_over_m_llg"]], x[:, c["pt_ll_over_m_llg"]], rtol=1e-12
+    )
     np.testing.assert_allclose(out[:, c["phi_ll"]], x[:, c["phi_ll"]], atol=1e-12)
     np.testing.assert_allclose(out[:, c["phi_met"]], phi_met, atol=1e-12)
     assert derived_columns(FEATURE_NAMES[:5]) is None
@@ -91,7 +99,12 @@ def test_derived_features_are_exact() -> None:
 def test_quantile_preprocessing_round_trip_and_validity(derived: bool) -> None:
     x = synthetic_events(5000, seed=7)
     pre = Preprocessor.fit(
-        x, FEATURE_NAMES, mode="quantile", window=WINDOW, rng=np.random.default_rng(1), derived=derived
+        x,
+        FEATURE_NAMES,
+        mode="quantile",
+        window=WINDOW,
+        rng=np.random.default_rng(1),
+        derived=derived,
     )
     assert pre.dim == (14 if derived else 18)
     y = pre.encode(x, np.random.default_rng(2))

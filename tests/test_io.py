@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -73,3 +74,29 @@ def test_atomic_outputs_respect_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "x.txt").stat().st_mode & 0o777 == 0o644
+
+
+def test_write_json_is_strict_with_non_finite_as_null(tmp_path):
+    import json
+
+    from ganlee.io import write_json
+
+    obj = {
+        "nan": float("nan"),
+        "inf": np.float32(np.inf),
+        1: np.array([1.5, np.nan, -np.inf]),
+        "t": (np.int64(3), np.bool_(True), Path("a/b")),
+        "ok": 0.25,
+    }
+    path = tmp_path / "x.json"
+    write_json(path, obj)
+
+    def refuse(token):
+        raise AssertionError(f"non-standard JSON token {token}")
+
+    back = json.loads(path.read_text(), parse_constant=refuse)
+    want = {"nan": None, "inf": None, "1": [1.5, None, None], "t": [3, True, "a/b"], "ok": 0.25}
+    assert back == want
+    with pytest.raises(TypeError):
+        write_json(tmp_path / "y.json", {"x": object()})
+    assert not (tmp_path / "y.json").exists()

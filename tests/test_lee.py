@@ -11,8 +11,9 @@ import pytest
 from scipy.ndimage import gaussian_filter1d
 from scipy.stats import beta, norm
 
+from ganlee.chunks import read_chunk, resolve_chunk_paths
 from ganlee.config import validate
-from ganlee.io import InputError
+from ganlee.io import InputError, write_json
 from ganlee.stats import lee
 
 SELECTIONS = np.array([0.05, 0.2, 1.0])
@@ -287,9 +288,9 @@ def test_out_of_range_and_bad_files(tmp_path):
     bad = tmp_path / "bad.npz"
     np.savez(bad, toy_index=np.arange(3))
     with pytest.raises(InputError, match=r"bad.npz' lacks key\(s\) \['seed'"):
-        lee.read_chunk(bad)
+        read_chunk(bad)
     with pytest.raises(InputError, match="does not exist"):
-        lee.read_chunk(tmp_path / "nope.npz")
+        read_chunk(tmp_path / "nope.npz")
 
 
 def test_directory_skips_stale_chunks_and_list_file(tmp_path):
@@ -297,13 +298,13 @@ def test_directory_skips_stale_chunks_and_list_file(tmp_path):
     d = tmp_path / "toys"
     d.mkdir()
     paths = write_chunks(d, _z(rng, 30), 10)  # a run with 30 toys; now n_toys = 20
-    found, from_dir = lee.resolve_chunk_paths([d])
+    found, from_dir = resolve_chunk_paths([d])
     assert from_dir and [p.name for p in found] == ["chunk_0.npz", "chunk_1.npz", "chunk_2.npz"]
     res = lee.aggregate(found, cfg_for(20), skip_beyond=from_dir, progress=False)
     assert res.summary["n_toys"] == 20 and res.summary["skipped_chunks"] == [str(paths[2])]
     lst = tmp_path / "chunks.txt"
     lst.write_text("# chunk list\n" + "\n".join(str(p) for p in paths[:2]) + "\n")
-    found2, from_dir2 = lee.resolve_chunk_paths([lst])
+    found2, from_dir2 = resolve_chunk_paths([lst])
     assert not from_dir2 and found2 == paths[:2]
 
 
@@ -328,7 +329,7 @@ def test_outputs_round_trip_and_strict_json(tmp_path):
     z = _z(rng, 50)
     paths = write_chunks(tmp_path, z, 25, seeds=None)
     res = lee.aggregate(paths, cfg_for(50, zmax_bins=12, zmax_range=[0.0, 3.0]), progress=False)
-    lee.write_summary(tmp_path / "s.json", res.summary)
+    write_json(tmp_path / "s.json", res.summary)
     lee.write_zmax_csv(tmp_path / "z.csv", res)
     lee.save_hist(tmp_path / "h.pkl", res.hist)
 

@@ -62,7 +62,7 @@ def test_cli_aggregate_then_plots(tmp_path, capsys):
                "--hist", str(out / "zmax_hist.pkl"), "--observed", str(obs), "--outdir", str(plots),
                str(toys / "chunk_0.npz")])
     assert rc == 0
-    from ganlee.plots import PLOT_NAMES
+    from ganlee.stats.plots import PLOT_NAMES
 
     for name in PLOT_NAMES:
         assert (plots / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,5 +1,5 @@
 """End-to-end: the whole DAG on tests/config_test.yaml, checked against the file contracts of
-DESIGN.md ("File contracts between rules") and the configuration that produced it."""
+docs/design.md ("File contracts between rules") and the configuration that produced it."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from conftest import TEST_CONFIG, dry_run_jobs, read_chunks
 
 pytestmark = pytest.mark.slow
 
-# DESIGN.md, "The 18 features (branch names in brackets)".
+# The 18 features (ganlee.features, docs/design.md, "MC: generation and selection").
 FEATURES = (
     "m_llg", "phi_llg", "eta_llg", "pt_llg", "e_llg", "m_ll", "phi_ll", "eta_ll", "pt_ll",
     "e_ll", "dr_ll", "met", "phi_met", "dphi_ll", "dphi_met_llg", "pt_ll_over_m_llg", "n_jets",
@@ -92,7 +92,7 @@ def test_lee_outputs(finished_run: Path) -> None:
         rows = sorted(csv.DictReader(f), key=lambda r: int(r["toy_index"]))
     assert [int(r["toy_index"]) for r in rows] == list(range(N_TOYS))
     assert np.allclose([float(r["z_max"]) for r in rows], toys["z_max"], rtol=1e-6)
-    # p_global(Z) is the fraction of toys with z_max >= Z (DESIGN.md, LEE)
+    # p_global(Z) is the fraction of toys with z_max >= Z (docs/design.md, "LEE")
     curve = summary["curve"]
     for z, p in zip(curve["z_local"], curve["p_global"], strict=True):
         assert p == pytest.approx(np.mean(toys["z_max"] >= z))

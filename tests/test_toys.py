@@ -9,25 +9,22 @@ import math
 import numpy as np
 import pytest
 import torch
-
 from compare import assert_same_z
+from synthetic import synthetic_events
+from toy_helpers import train_tiny_gan
+
+from ganlee.chunks import BACKGROUND_KEYS, CHUNK_KEYS, FORMAT_KEY, GOF_KEYS
 from ganlee.cli import main
 from ganlee.config import ConfigError, config_hash, load_config
 from ganlee.features import FEATURE_NAMES
-from ganlee.gan.preprocess import synthetic_events
 from ganlee.io import InputError, write_features
 from ganlee.seeds import derive_seed
+from ganlee.stats.fit import FitSpec
 from ganlee.toys.classifier import hash_permutation
-from ganlee.toys.run import (
-    CHUNK_KEYS,
-    ToyEngine,
-    batched_histogram,
-    kfold_split,
-    selection_sizes,
-    toy_config,
-)
+from ganlee.toys.run import ToyEngine
+from ganlee.toys.settings import selection_sizes, toy_config
 from ganlee.toys.sources import BootstrapSource, make_source
-from toy_helpers import train_tiny_gan
+from ganlee.toys.tensor_ops import kfold_split, selection_histograms
 
 torch.set_num_threads(1)
 CPU = torch.device("cpu")
@@ -167,6 +164,29 @@ def test_bootstrap_draws_from_disjoint_halves():
     assert set(again.pools["sample1"].tolist()) == a
 
 
+@pytest.mark.parametrize("size", [100, 1000, 3000])
+def test_sample_sizes_below_and_above_the_mc_size(features, size):
+    """The toy sizes need not be the MC's (N_MC = 1200, halves of 600): the bootstrap resamples
+    each half to any size; every draw still comes from the sample's own half."""
+    cfg = _cfg(sample1_size=size, sample2_size=size, dnn={"layers": [8], "epochs": 1})
+    engine = _engine(cfg, features)
+    assert (engine.n1, engine.n2) == (size, size)
+    drawn = engine.draw_samples(2)
+    src = engine.source
+    assert drawn["sample1"].shape == drawn["sample2"].shape == (size, len(FEATURE_NAMES))
+    for role in ("sample1", "sample2"):
+        pool = src.mc[torch.as_tensor(src.pools[role])].numpy()
+        rows = {r.tobytes() for r in pool}
+        assert all(r.tobytes() in rows for r in drawn[role])
+        distinct = np.unique(drawn[role], axis=0).shape[0]
+        assert distinct <= min(size, pool.shape[0])
+        if size > pool.shape[0]:
+            assert distinct < size  # with replacement: repeats once the half is exhausted
+    res = engine.run_toys(0, 2)
+    assert np.isfinite(res["z_max"]).all()
+    np.testing.assert_array_equal(res["n_fits"], 3 * 31)
+
+
 # ------------------------------------------------------------------------------ selections
 def test_selection_sizes_round_half_up_and_refuse_bad_fractions():
     assert selection_sizes([0.01, 0.5, 1.0], 250).tolist() == [3, 125, 250]
@@ -176,13 +196,15 @@ def test_selection_sizes_round_half_up_and_refuse_bad_fractions():
         selection_sizes([1.5], 300)
 
 
-def test_batched_histogram_matches_numpy():
+def test_selection_histograms_match_numpy():
     rng = np.random.default_rng(1)
     edges = np.linspace(130.0, 170.0, 41)
     values = rng.uniform(125.0, 175.0, size=(3, 200))
     values[0, :5] = [130.0, 170.0, 150.0, 129.999, 170.001]  # edges and just outside
     sizes = np.array([50, 5, 200])  # unsorted on purpose
-    got = batched_histogram(torch.as_tensor(values), sizes, edges).numpy()
+    spec = FitSpec.from_config({"fit": {}})
+    np.testing.assert_array_equal(spec.edges, edges)
+    got = selection_histograms(spec, torch.as_tensor(values), sizes).numpy()
     for t in range(3):
         for s, n in enumerate(sizes):
             want, _ = np.histogram(values[t, :n], bins=edges)
@@ -222,7 +244,9 @@ def test_chunk_file_contract(features, tmp_path, capsys):
     )
     assert rc == 0
     with np.load(out, allow_pickle=False) as d:
-        assert sorted(d.files) == sorted(CHUNK_KEYS)
+        assert sorted(d.files) == sorted((FORMAT_KEY, *CHUNK_KEYS, *BACKGROUND_KEYS))
+        assert str(d["background_hash"]) == "fit.background:exp_poly2"
+        assert d["background_models"].tolist() == ["exp_poly2"] * 3
         K, S, M = 3, 3, 31
         dtypes = {
             "toy_index": np.int64,
@@ -305,7 +329,8 @@ def test_observe_file(features, mc, tmp_path):
     )
     assert rc == 0
     with np.load(out, allow_pickle=False) as d:
-        assert sorted(d.files) == sorted((*CHUNK_KEYS, "edges", "counts"))
+        keys = (FORMAT_KEY, *CHUNK_KEYS, *BACKGROUND_KEYS, *GOF_KEYS, "edges", "counts")
+        assert sorted(d.files) == sorted(keys)
         assert d["toy_index"].tolist() == [-1]
         assert d["z"].shape == (1, 3, 31)
         np.testing.assert_array_equal(d["edges"], np.arange(130.0, 170.5, 1.0))
@@ -323,9 +348,9 @@ def _fails(args: list[str], out, capsys, match: str) -> None:
     err = capsys.readouterr().err
     assert match in err, err
     assert not out.exists()
-    assert not [
-        p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}")
-    ], "partial file left"
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}")], (
+        "partial file left"
+    )
 
 
 def test_bad_inputs_are_clear_errors_and_leave_no_file(features, tmp_path, capsys):

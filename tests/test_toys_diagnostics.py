@@ -11,28 +11,27 @@ import pytest
 import torch
 from scipy import stats
 from sklearn.metrics import roc_auc_score
+from synthetic import synthetic_events
 
-from ganlee.config import config_hash, load_config
-from ganlee.features import FEATURE_NAMES
-from ganlee.gan.preprocess import synthetic_events
-from ganlee.io import write_features
-from ganlee.stats.lee import read_chunk
-from ganlee.toys.run import (
+from ganlee.chunks import (
+    BACKGROUND_KEYS,
     CHUNK_KEYS,
     DIAGNOSTIC_KEYS,
-    ToyEngine,
-    pearson_rows,
-    roc_auc,
-    selection_sizes,
-    toy_config,
-    write_results,
+    read_chunk,
+    write_chunk,
 )
+from ganlee.config import config_hash, load_config
+from ganlee.features import FEATURE_NAMES
+from ganlee.io import write_features
+from ganlee.toys.run import ToyEngine
+from ganlee.toys.settings import selection_sizes, toy_config
 from ganlee.toys.sources import make_source
+from ganlee.toys.tensor_ops import pearson_rows, roc_auc
 
 torch.set_num_threads(1)
 CPU = torch.device("cpu")
 EDGES = np.arange(130.0, 170.5, 1.0)
-#: synthetic features statistically independent of m_llg (ganlee.gan.preprocess.synthetic_events)
+#: synthetic features statistically independent of m_llg (tests/synthetic.py)
 INDEPENDENT = ["m_ll", "eta_ll", "met", "dr_ll"]
 
 
@@ -197,12 +196,13 @@ def test_background_only_auc_is_one_half(mc):
 # ------------------------------------------------------------------------------ defaults
 def test_defaults_add_nothing_and_diagnostics_change_no_z(mc, tmp_path):
     plain = _engine(_cfg(), mc).run_toys(0, 3)
-    assert list(plain) == list(CHUNK_KEYS)  # same keys, same order as before the options existed
+    keys = [*CHUNK_KEYS, *BACKGROUND_KEYS]
+    assert list(plain) == keys  # same keys, same order as before the options existed
     # the injection block at n_signal 0 (other values changed) injects nothing
     idle = _engine(_cfg(inject={"n_signal": 0, "mass": 140.0, "width": 5.0}), mc).run_toys(0, 3)
-    assert list(idle) == list(CHUNK_KEYS)
+    assert list(idle) == keys
     diag = _engine(_cfg(diagnostics=True), mc).run_toys(0, 3)
-    assert list(diag) == [*CHUNK_KEYS, *(k for k in DIAGNOSTIC_KEYS if k != "n_injected_selected")]
+    assert list(diag) == [*keys, *(k for k in DIAGNOSTIC_KEYS if k != "n_injected_selected")]
     for other in (idle, diag):
         for key in ("z", "z_max", "mass_at_max", "selection_at_max", "n_failed", "seed"):
             np.testing.assert_array_equal(plain[key], other[key])
@@ -212,7 +212,7 @@ def test_defaults_add_nothing_and_diagnostics_change_no_z(mc, tmp_path):
     assert str(plain["config_hash"]) == config_hash(toy_config(_cfg()))
     # and the LEE stage still reads a diagnostics chunk
     out = tmp_path / "chunk.npz"
-    write_results(out, diag)
+    write_chunk(out, diag)
     assert read_chunk(out).n == 3
 
 
@@ -230,5 +230,5 @@ def test_observed_file_keeps_its_counts_and_adds_diagnostics(mc, tmp_path):
     assert diag["auc"].shape == (1,)
     assert diag["response_mllg_corr"].shape == (1,)
     out = tmp_path / "observed.npz"
-    write_results(out, diag)
+    write_chunk(out, diag, observed=True)
     assert read_chunk(out, observed=True).counts.shape == (3, 40)

@@ -10,25 +10,26 @@ import numpy as np
 import pytest
 import torch
 from scipy import stats
+from synthetic import synthetic_events
+from toy_helpers import train_tiny_gan
 
+from ganlee.chunks import BACKGROUND_KEYS, CHUNK_KEYS, FORMAT_KEY, INJECT_KEYS, read_chunk
 from ganlee.cli import main
 from ganlee.config import ConfigError, config_hash, load_config
 from ganlee.features import FEATURE_NAMES
-from ganlee.gan.preprocess import synthetic_events
 from ganlee.io import write_features
 from ganlee.seeds import derive_seed
 from ganlee.stats.fit import FitSpec, scan
-from ganlee.stats.lee import read_chunk
+from ganlee.stats.significance import asimov_z
 from ganlee.toys.inject import (
     InjectSettings,
-    asimov_z,
     signal_fractions,
     truncated_normal,
     with_mllg,
 )
-from ganlee.toys.run import CHUNK_KEYS, INJECT_KEYS, ToyEngine, toy_config
+from ganlee.toys.run import ToyEngine
+from ganlee.toys.settings import toy_config
 from ganlee.toys.sources import make_source
-from toy_helpers import train_tiny_gan
 
 torch.set_num_threads(1)
 CPU = torch.device("cpu")
@@ -257,7 +258,7 @@ def test_injection_keys_hash_and_cli(low_mc, tmp_path, capsys):
     args = ["--config", cfg, "--features", str(low_mc)]
     assert main(["toys", *args, "--first", "0", "--count", "2", "--out", str(out)]) == 0
     with np.load(out, allow_pickle=False) as d:
-        assert sorted(d.files) == sorted((*CHUNK_KEYS, *INJECT_KEYS))
+        assert sorted(d.files) == sorted((FORMAT_KEY, *CHUNK_KEYS, *BACKGROUND_KEYS, *INJECT_KEYS))
         assert d["n_injected"].dtype == np.int64
         assert d["n_injected"].tolist() == [80, 80]
         assert d["inject_mass"].shape == ()

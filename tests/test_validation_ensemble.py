@@ -9,10 +9,10 @@ import json
 import numpy as np
 import pytest
 import torch
+from synthetic import synthetic_events
 
 from ganlee.config import load_config
 from ganlee.features import FEATURE_NAMES
-from ganlee.gan.preprocess import synthetic_events
 from ganlee.gan.sample import load_model, sample
 from ganlee.gan.train import train
 from ganlee.io import write_features

@@ -10,10 +10,10 @@ import json
 import numpy as np
 import pytest
 import torch
+from synthetic import synthetic_events
 
 from ganlee.config import load_config
 from ganlee.features import FEATURE_NAMES
-from ganlee.gan.preprocess import synthetic_events
 from ganlee.io import write_features
 from ganlee.stats.fit import FitSpec, expected_counts, scan, signal_shape
 from ganlee.toys.run import ToyEngine

@@ -34,7 +34,7 @@ def test_default_study_list_and_pattern():
         "inject_80_kfold",
         "nomllg",
     ]
-    for n in names:
+    for n in [*names, "mc_pool"]:
         assert re.fullmatch(st.STUDY_PATTERN, n)
     for bad in ("gan_ens0", "inject_5_other", "gan/x", "chunk_0"):
         assert not re.fullmatch(st.STUDY_PATTERN, bad)
@@ -48,7 +48,8 @@ def test_every_study_config_is_a_valid_toy_config_with_its_override():
     for name in st.study_names(cfg):
         sc = load_config(json.dumps(st.study_toy_config(cfg, name)))  # schema-valid
         t = sc["toys"]
-        assert t["diagnostics"] is True and t["chunk_size"] == 5
+        assert t["diagnostics"] is True
+        assert t["chunk_size"] == 5
         assert sc["seed"] == cfg["seed"]  # every study keeps the main toy seeds
         s = st.parse_study(name)
         assert t["source"] == ("mc_bootstrap" if name == "mc_bootstrap" else "gan")
@@ -56,7 +57,8 @@ def test_every_study_config_is_a_valid_toy_config_with_its_override():
             assert t["scoring"] == s.scoring
             assert t["inject"]["n_signal"] == s.n_signal
             if s.n_signal:
-                assert t["inject"]["mass"] == 150.0 and t["inject"]["width"] == cfg["fit"]["sigma"]
+                assert t["inject"]["mass"] == 150.0
+                assert t["inject"]["width"] == cfg["fit"]["sigma"]
         else:
             assert t["inject"]["n_signal"] == 0
             assert t["scoring"] == cfg["toys"]["scoring"]
@@ -76,6 +78,18 @@ def test_studies_differ_only_by_their_override():
     boot = toy_config(load_config(json.dumps(st.study_toy_config(cfg, "mc_bootstrap"))))
     gan["toys"]["source"] = "mc_bootstrap"
     assert boot == gan
+    pool = toy_config(load_config(json.dumps(st.study_toy_config(cfg, "mc_pool"))))
+    gan["toys"]["source"] = "mc_pool"
+    assert pool == gan
+
+
+def test_closure_studies_need_explicit_toy_sizes():
+    sized = _cfg(toys={"sample1_size": 100, "sample2_size": 200, "diagnostics": True})
+    assert st.closure_studies(sized) == ("gan", "mc_pool")
+    assert st.parse_study("mc_pool").source == "mc_pool"
+    assert st.alias(sized, "mc_pool") == "mc_pool"  # never the main toys, never another study
+    with pytest.raises(ConfigError, match=r"toys\.sample2_size"):
+        st.closure_studies(_cfg(toys={"sample1_size": 100}))
 
 
 def test_coinciding_studies_are_run_once():
@@ -94,7 +108,7 @@ def test_coinciding_studies_are_run_once():
 def test_ensemble_members_and_bad_drop_list():
     assert st.ensemble_members(_cfg(validation={"n_gans": 1})) == ["gan"]
     assert st.ensemble_members(_cfg(validation={"n_gans": 3})) == ["gan", "gan_ens1", "gan_ens2"]
-    with pytest.raises(ConfigError, match="validation.sculpting.drop_features"):
+    with pytest.raises(ConfigError, match=r"validation\.sculpting\.drop_features"):
         st.study_toy_config(_cfg(validation={"sculpting": {"drop_features": ["m_lgg"]}}), "nomllg")
     with pytest.raises(ConfigError, match="removes every DNN input"):
         st.study_toy_config(

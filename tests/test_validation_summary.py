@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from synthetic import synthetic_events
 
 from ganlee.cli import main as ganlee
 from ganlee.config import load_config
 from ganlee.features import FEATURE_NAMES
-from ganlee.gan.preprocess import synthetic_events
 from ganlee.gan.train import train
 from ganlee.io import write_features
 from ganlee.stats.lee import read_zmax_csv
@@ -255,8 +255,7 @@ def test_plots_are_written(run):
 
 
 def test_partial_summary_lists_missing_studies(run, tmp_path):
-    from ganlee.io import InputError
-    from ganlee.stats.lee import write_summary
+    from ganlee.io import InputError, write_json
     from ganlee.validation.plots import validation_plots
     from ganlee.validation.summary import build_summary
 
@@ -269,5 +268,5 @@ def test_partial_summary_lists_missing_studies(run, tmp_path):
     assert "inject_60_kfold" in s["missing_studies"] and "gan" not in s["missing_studies"]
     assert s["ensemble"] is None and s["sensitivity"]["by_scoring"] == {}
     assert s["gan_vs_mc"]["two_sample"]["n_a"] == 6
-    write_summary(tmp_path / "partial.json", s)
+    write_json(tmp_path / "partial.json", s)
     assert len(validation_plots(cfg, tmp_path / "partial.json", tmp_path / "plots")) == 10

@@ -19,6 +19,8 @@ RULES = (
     "validation_amplification",
     "validation_summary",
     "validation_plots",
+    "validation_closure",
+    "validation_closure_plots",
 )
 
 
@@ -47,7 +49,13 @@ def test_validation_config_lists_the_validation_dag():
     v = yaml.safe_load((ROOT / "config" / "validation.yaml").read_text())["validation"]
     assert v["enabled"] is True
     assert _count(text, "validation_gan_train") == v["n_gans"] - 1
-    assert _count(text, "validation_reference_generate") == v["amplification"]["reference_jobs"]
+    defaults = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    pool_jobs = v["closure"]["pool_jobs"] or 3 * defaults["mc"]["generate"]["n_jobs"]
+    assert v["closure"]["enabled"] is True
+    assert _count(text, "validation_reference_generate") == (
+        v["amplification"]["reference_jobs"] + pool_jobs
+    )
+    assert _count(text, "validation_closure") == 1
 
 
 def test_validation_is_off_by_default():

@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = ("mc-generate", "mc-convert", "gan-train", "gan-validate", "toys", "toy", "observe",
          "lee-aggregate", "lee-plots", "validation-amplification", "validation-summary",
-         "validation-plots")
+         "validation-plots", "report-front-page")
 
 
 def _run(*args, cwd=ROOT):

@@ -2,7 +2,8 @@
 
 Every Snakemake rule calls exactly one of these. Each stage package registers its own
 subcommands in ``<stage>/commands.py`` (``register(subparsers)``); heavy imports happen inside
-the command functions so that ``ganlee --help`` is instant.
+the command functions so that ``ganlee --help`` is instant. ``--config`` and ``--set`` of every
+step are folded into one ``ganlee.config.ConfigSpec`` here, before the step runs.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from ganlee import __version__
-from ganlee.config import ConfigError
+from ganlee.config import ConfigError, ConfigSpec
 from ganlee.io import InputError
 
 __all__ = ["build_parser", "main"]
@@ -20,9 +21,12 @@ __all__ = ["build_parser", "main"]
 _STAGES = (
     "ganlee.mc.commands",
     "ganlee.gan.commands",
+    "ganlee.background.commands",
     "ganlee.toys.commands",
     "ganlee.stats.commands",
     "ganlee.validation.commands",
+    "ganlee.status",
+    "ganlee.report",
 )
 
 
@@ -31,7 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="ganlee",
-        description="Look-elsewhere calibration of semi-supervised resonance searches with GAN toys.",
+        description=(
+            "Look-elsewhere calibration of semi-supervised resonance searches with GAN toys. "
+            "Every step reads --config FILE (default: config/config.yaml here) plus --set "
+            "KEY.PATH=VALUE overrides."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"ganlee {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="<step>", required=True)
@@ -42,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if hasattr(args, "set_overrides"):
+        args.config = ConfigSpec(args.config, tuple(args.set_overrides))
     try:
         return int(args.func(args) or 0)
     except (ConfigError, InputError) as exc:

@@ -1,8 +1,16 @@
-"""Configuration: JSON-schema validation with defaults, and the CLI's ``--config`` argument.
+"""Configuration: JSON-schema validation with defaults, and the CLI's ``--config``/``--set``.
 
 The schema (``config/schema.yaml``, draft 2020-12) gives every key a description and a default,
 so a user's config file only states what differs. Snakemake validates the same schema in
 ``rules/common.smk``; the CLI validates again so that every subcommand is usable by hand.
+
+Both read numbers the same way: ``coerce_types`` turns a string where the schema wants a number,
+integer, boolean or null into that type by the YAML 1.2 core rules (PyYAML, which Snakemake uses,
+reads ``1e-4`` as a string, and ``snakemake --config toys='{n_toys: 30}'`` delivers ``"30"``).
+Overrides of nested keys: ``snakemake --config toys='{n_toys: 30}'`` (merged into the section)
+and ``ganlee <step> --set toys.n_toys=30``. Without ``--config`` a step reads
+``config/config.yaml`` (the embedded default) when it exists in the working directory.
+See docs/design.md, "Configuration".
 """
 
 from __future__ import annotations
@@ -11,7 +19,10 @@ import argparse
 import copy
 import hashlib
 import json
+import math
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -21,13 +32,24 @@ import jsonschema
 import yaml
 
 __all__ = [
+    "DEFAULT_CONFIG",
     "ConfigError",
+    "ConfigSpec",
     "add_config_argument",
+    "apply_overrides",
+    "check_input_paths",
+    "coerce_types",
     "config_hash",
+    "inline_config",
+    "input_paths",
     "load_config",
+    "load_yaml",
     "schema",
     "validate",
 ]
+
+#: The embedded default configuration, relative to the project root (the Snakefile's configfile).
+DEFAULT_CONFIG = Path("config/config.yaml")
 
 
 class ConfigError(ValueError):
@@ -43,6 +65,71 @@ _Loader.add_implicit_resolver(
     re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
     list("-+0123456789."),
 )
+
+
+_FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
+_SPECIAL_FLOAT = {".inf": math.inf, "+.inf": math.inf, "-.inf": -math.inf, ".nan": math.nan}
+_INT = re.compile(r"^[-+]?[0-9]+$")
+_BOOL = {"true": True, "false": False}
+_NULL = ("null", "~", "")
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML with ``1e-4`` read as a float (YAML 1.2 core schema), as the CLI does."""
+    return yaml.load(text, _Loader)
+
+
+def inline_config(cfg: dict[str, Any]) -> str:
+    """``cfg`` as a one-line YAML flow mapping (``{fit: {sigma: 2.5}, seed: 1}``, keys sorted),
+    the form the rules pass to ``--config``: ``load_config`` reads it back to ``cfg`` exactly,
+    and it holds no double quotes, so Snakemake's report shows it as written."""
+    return yaml.safe_dump(cfg, default_flow_style=True, sort_keys=True, width=math.inf).strip()
+
+
+def _scalar(value: str, types: list[str]) -> Any:
+    """``value`` as the first schema type (``integer``, ``number``, ``boolean``, ``null``) that
+    reads it by the YAML 1.2 core rules; unchanged when none does."""
+    text = value.strip()
+    low = text.lower()
+    for t in types:
+        if t == "integer" and _INT.match(text):
+            return int(text)
+        if t == "number" and (_FLOAT.match(text) or low in _SPECIAL_FLOAT):
+            return float(text) if _FLOAT.match(text) else _SPECIAL_FLOAT[low]
+        if t == "boolean" and low in _BOOL:
+            return _BOOL[low]
+        if t == "null" and low in _NULL:
+            return None
+    return value
+
+
+def coerce_types(instance: Any, sch: dict[str, Any] | None = None) -> Any:
+    """A copy of ``instance`` with strings converted where the schema wants another scalar type.
+
+    Used by ``validate`` and by ``rules/common.smk`` before Snakemake's validation, so that
+    ``lr: 1e-4`` and ``--config toys='{n_toys: 30}'`` mean the same to both. A string is kept
+    where the schema allows strings (``mc.step_size: "100"`` stays a string).
+    """
+    sch = schema() if sch is None else sch
+    if isinstance(instance, dict):
+        props = sch.get("properties", {})
+        extra = sch.get("additionalProperties")
+        out = {}
+        for key, value in instance.items():
+            sub = props.get(key, extra if isinstance(extra, dict) else {})
+            out[key] = coerce_types(value, sub)
+        return out
+    if isinstance(instance, list):
+        items = sch.get("items", {})
+        return [coerce_types(v, items if isinstance(items, dict) else {}) for v in instance]
+    if isinstance(instance, str):
+        types = sch.get("type", [])
+        types = [types] if isinstance(types, str) else list(types)
+        if types and "string" not in types:
+            return _scalar(instance, types)
+        if "null" in types and instance.strip().lower() in ("null", "~"):
+            return None
+    return instance
 
 
 @cache
@@ -71,6 +158,7 @@ def validate(cfg: dict[str, Any] | None, source: str = "config") -> dict[str, An
     if not isinstance(out, dict):
         msg = f"{source}: the configuration must be a mapping, got {type(out).__name__}"
         raise ConfigError(msg)
+    out = coerce_types(out)
     _fill_defaults(out, schema())
     validator = jsonschema.Draft202012Validator(schema())
     errors = sorted(validator.iter_errors(out), key=lambda e: list(e.absolute_path))
@@ -84,32 +172,138 @@ def validate(cfg: dict[str, Any] | None, source: str = "config") -> dict[str, An
     return out
 
 
-def load_config(spec: str | Path | None) -> dict[str, Any]:
-    """Load a config from a YAML/JSON file path or an inline JSON object string.
+@dataclass(frozen=True)
+class ConfigSpec:
+    """What ``--config`` and ``--set`` asked for: a file, inline JSON or None (the default file),
+    and ``KEY.PATH=VALUE`` overrides applied on top."""
 
-    Rules pass the sections they depend on as inline JSON (so that Snakemake reruns a rule
-    exactly when those sections change); by hand one passes ``config/config.yaml``.
-    """
+    base: str | None = None
+    overrides: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        base = self.base if self.base is not None else _default_source()
+        if len(base) > 60:
+            base = "--config (inline JSON)"
+        return base + "".join(f" --set {o}" for o in self.overrides)
+
+
+def _default_source() -> str:
+    return str(DEFAULT_CONFIG) if DEFAULT_CONFIG.is_file() else "schema defaults"
+
+
+def _read_raw(spec: str | Path | None) -> Any:
+    """The unvalidated mapping of a file path, an inline JSON string or (None) the default."""
     if spec is None:
-        return validate({}, "defaults")
+        return _read_raw(DEFAULT_CONFIG) if DEFAULT_CONFIG.is_file() else {}
     text = str(spec).strip()
     if text.startswith("{"):
         try:
-            data = json.loads(text)
+            return json.loads(text)
         except json.JSONDecodeError as exc:
-            msg = f"--config: inline JSON is not valid: {exc}"
-            raise ConfigError(msg) from exc
-        return validate(data, "--config (inline JSON)")
+            try:  # a YAML flow mapping (inline_config)
+                return load_yaml(text)
+            except yaml.YAMLError:
+                msg = f"--config: inline JSON (or YAML flow mapping) is not valid: {exc}"
+                raise ConfigError(msg) from exc
     path = Path(text)
     if not path.is_file():
         msg = f"config file '{path}' does not exist"
         raise ConfigError(msg)
     try:
-        data = json.loads(path.read_text()) if path.suffix == ".json" else yaml.load(path.read_text(), _Loader)
+        return (
+            json.loads(path.read_text()) if path.suffix == ".json" else load_yaml(path.read_text())
+        )
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
         msg = f"config file '{path}' is not valid YAML: {exc}"
         raise ConfigError(msg) from exc
-    return validate(data, str(path))
+
+
+def apply_overrides(cfg: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """``cfg`` with each ``KEY.PATH=VALUE`` set; VALUE is YAML (``30``, ``1e-4``, ``[0.1, 1.0]``,
+    ``{n_signal: 5}``, ``null``). A mapping value is merged into the section it names."""
+    out = copy.deepcopy(cfg)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not all(parts):
+            msg = f"--set {item!r}: expected KEY.PATH=VALUE, e.g. --set toys.n_toys=30"
+            raise ConfigError(msg)
+        try:
+            value = load_yaml(text) if text.strip() else None
+        except yaml.YAMLError as exc:
+            msg = f"--set {item!r}: the value is not valid YAML: {exc}"
+            raise ConfigError(msg) from exc
+        node = out
+        for i, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                where = ".".join(parts[: i + 1])
+                msg = f"--set {item!r}: config key '{where}' is not a section"
+                raise ConfigError(msg)
+            node = child
+        old = node.get(parts[-1])
+        node[parts[-1]] = _merge(old, value) if isinstance(old, dict) else value
+    return out
+
+
+def _merge(base: dict[str, Any], new: Any) -> Any:
+    if not isinstance(new, dict):
+        return new
+    out = dict(base)
+    for k, v in new.items():
+        out[k] = _merge(out[k], v) if isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_config(spec: str | Path | ConfigSpec | None) -> dict[str, Any]:
+    """Load a config from a YAML/JSON file path, an inline JSON object string, or a
+    ``ConfigSpec`` (file or inline JSON plus ``--set`` overrides); None = the default file
+    ``config/config.yaml`` when it exists in the working directory, else the schema defaults.
+
+    Rules pass the sections they depend on as inline JSON (so that Snakemake reruns a rule
+    exactly when those sections change); inline JSON is completed from the schema defaults only.
+    """
+    if not isinstance(spec, ConfigSpec):
+        spec = ConfigSpec(None if spec is None else str(spec))
+    data = _read_raw(spec.base)
+    if spec.overrides:
+        if not isinstance(data, dict):
+            data = {}
+        data = apply_overrides(data, spec.overrides)
+    return validate(data, spec.describe())
+
+
+def input_paths(cfg: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(config key, path)`` of every user input file the validated config names: each of
+    ``mc.input_files``, ``lee.observed.features`` (when enabled) and
+    ``validation.amplification.reference`` and ``validation.closure.pool`` (when validation,
+    and the closure for the pool, are on and they are paths)."""
+    out = [(f"mc.input_files[{i}]", str(p)) for i, p in enumerate(cfg["mc"]["input_files"])]
+    observed = cfg["lee"]["observed"]
+    if observed["enabled"] and observed["features"]:
+        out.append(("lee.observed.features", str(observed["features"])))
+    val = cfg.get("validation", {})
+    ref = val.get("amplification", {}).get("reference", "generate")
+    if val.get("enabled") and ref not in ("generate", "holdout"):
+        out.append(("validation.amplification.reference", str(ref)))
+    closure = val.get("closure", {})
+    pool = closure.get("pool", "generate")
+    if val.get("enabled") and closure.get("enabled", True) and pool != "generate":
+        out.append(("validation.closure.pool", str(pool)))
+    return out
+
+
+def check_input_paths(cfg: dict[str, Any], root: str | Path = ".") -> None:
+    """Raise ``ConfigError`` naming the key and the path of the first configured input file that
+    is missing or not a regular file (relative paths from ``root``, the workflow's directory)."""
+    for key, path in input_paths(cfg):
+        p = Path(path) if Path(path).is_absolute() else Path(root) / path
+        if p.is_dir():
+            msg = f"config key '{key}': '{path}' is a directory, not a ROOT file"
+            raise ConfigError(msg)
+        if not p.is_file():
+            msg = f"config key '{key}': input file '{path}' does not exist"
+            raise ConfigError(msg)
 
 
 def config_hash(obj: Any) -> str:
@@ -119,8 +313,22 @@ def config_hash(obj: Any) -> str:
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    """``--config FILE|JSON`` and repeatable ``--set KEY.PATH=VALUE``; ``ganlee.cli.main`` folds
+    them into one ``ConfigSpec`` in ``args.config``."""
     parser.add_argument(
         "--config",
         default=None,
-        help="config YAML/JSON file, or an inline JSON object (default: all schema defaults)",
+        help=(
+            "config YAML/JSON file, or an inline JSON object completed from the schema defaults "
+            f"(default: {DEFAULT_CONFIG} if it exists here, else the schema defaults)"
+        ),
+    )
+    parser.add_argument(
+        "--set",
+        dest="set_overrides",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override one (nested) key after --config, VALUE in YAML: --set toys.n_toys=30 "
+        "--set gan.lr=1e-4 (repeatable)",
     )

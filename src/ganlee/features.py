@@ -1,7 +1,8 @@
 """The 18 event features: names, order and the physical constraints generated events must obey.
 
-Order and branch names are the contract of ``results/mc/features.root`` (DESIGN.md). The
-computation from reconstructed objects lives in ``ganlee.mc.features``.
+Order and branch names are the contract of ``results/mc/features.root`` (docs/design.md,
+"File contracts between rules"). The computation from reconstructed objects lives in
+``ganlee.mc.features``.
 """
 
 from __future__ import annotations

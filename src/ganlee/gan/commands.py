@@ -108,17 +108,6 @@ def read_history(path: str | Path) -> list[dict[str, float]]:
     return rows
 
 
-def _clean(obj: Any) -> Any:
-    """NaN/inf -> None so that the JSON is standard."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    return obj
-
-
 def run_validation(
     features: Any,
     model: Any,
@@ -219,7 +208,7 @@ def run_validation(
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp)
-    write_json(out, _clean(result))
+    write_json(out, result)
     pf = metrics["per_feature"]
     worst = max(pf, key=lambda k: pf[k]["ks"])
     print(

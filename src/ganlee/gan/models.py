@@ -1,8 +1,9 @@
 """Generator and critic of the WGAN: plain ReLU multilayer perceptrons.
 
-The seed analysis uses a generator 16-512-1024-512-18 and a critic 18-512-512-512-1 (ReLU hidden
-layers, linear outputs), trained as a WGAN with gradient penalty (arXiv:1704.00028) or with weight
-clipping (arXiv:1701.07875). Sizes come from the ``gan`` config section.
+The reference analysis (arXiv:2404.07822) uses a generator 16-512-1024-512-18 and a critic
+18-512-512-512-1 (ReLU hidden layers, linear outputs), trained as a WGAN with gradient penalty
+(arXiv:1704.00028) or with weight clipping (arXiv:1701.07875). Sizes come from the ``gan`` config
+section.
 
 Example:
     >>> import torch

@@ -1,10 +1,14 @@
-"""Validation figures of the GAN (hist + mplhep, ATLAS style, Agg backend, PNG).
+"""Validation figures of the GAN (hist + mplhep, ``ganlee.plotstyle``), each as PDF and PNG.
 
-* ``feature_<name>.png``: MC hold-out vs GAN, unit-normalised, with a GAN/MC ratio panel;
-* ``features.png``: all features on one page (same panels, smaller);
-* ``correlations.png``: Pearson correlation matrices of MC and GAN and their difference;
-* ``losses.png``: critic and generator losses, Wasserstein estimate and penalty per epoch;
-* ``monitor.png``: the hold-out monitor metrics of the training and the kept epoch.
+* ``feature_<name>``: MC hold-out vs GAN, unit-normalised, with a GAN/MC ratio panel (arrows
+  mark ratios outside it);
+* ``features``: all features on one page (same panels, smaller);
+* ``correlations``: Pearson correlation matrices of MC and GAN and their difference;
+* ``losses``: critic and generator losses, Wasserstein estimate and penalty per epoch;
+* ``monitor``: the hold-out monitor metrics of the training and the kept epoch.
+
+A ``path`` argument names the figure: ``<dir>/<name>.png`` writes ``<dir>/<name>.pdf`` and
+``<dir>/<name>.png`` (``ganlee.plotstyle.save_figure``); the functions return both paths.
 """
 
 from __future__ import annotations
@@ -17,6 +21,15 @@ from typing import Any
 import numpy as np
 
 from ganlee.features import FEATURE_LABELS
+from ganlee.plotstyle import (
+    GAN_COLOR,
+    MC_COLOR,
+    colorbar,
+    label_simulation,
+    ratio_panel,
+    save_figure,
+    use_style,
+)
 
 __all__ = [
     "feature_axis",
@@ -27,19 +40,13 @@ __all__ = [
     "plot_monitor",
 ]
 
-_MC_COLOR = "#3f90da"
-_GAN_COLOR = "#bd1f01"
+#: Range of the GAN/MC ratio panels; points outside are drawn as arrows at its edge.
+RATIO_RANGE = (0.5, 1.5)
 
 
-def _mpl() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import mplhep
-
-    plt.style.use(mplhep.style.ATLAS)
-    return plt
+def _save(fig: Any, path: str | Path) -> list[Path]:
+    out = Path(path)
+    return save_figure(fig, out.parent, out.stem)
 
 
 def feature_axis(
@@ -76,7 +83,7 @@ def _draw(
         h_mc / n_mc,
         ax=ax,
         histtype="fill",
-        color=_MC_COLOR,
+        color=MC_COLOR,
         alpha=0.35,
         label="MC (hold-out)",
         flow="none",
@@ -85,7 +92,7 @@ def _draw(
         h_gan / n_gan,
         ax=ax,
         histtype="step",
-        color=_GAN_COLOR,
+        color=GAN_COLOR,
         linewidth=1.6,
         label="GAN",
         flow="none",
@@ -105,12 +112,9 @@ def _draw(
         band = np.sqrt(1.0 / v_mc)
     ok = v_mc > 0
     hi, lo = np.where(ok, 1 + band, np.nan), np.where(ok, 1 - band, np.nan)
-    rax.stairs(hi, edges, baseline=lo, fill=True, color=_MC_COLOR, alpha=0.3)
-    rax.errorbar(
-        centres[ok], ratio[ok], yerr=err[ok], fmt="o", ms=2.5, color=_GAN_COLOR, elinewidth=1
-    )
+    rax.stairs(hi, edges, baseline=lo, fill=True, color=MC_COLOR, alpha=0.3)
+    ratio_panel(rax, centres[ok], ratio[ok], err[ok], ylim=RATIO_RANGE, color=GAN_COLOR, ms=2.5)
     rax.axhline(1.0, color="k", lw=0.8, ls="--")
-    rax.set_ylim(0.5, 1.5)
     rax.set_yticks([0.6, 1.0, 1.4])
     rax.set_xlim(edges[0], edges[-1])
     rax.set_ylabel("GAN/MC", fontsize=ax.yaxis.label.get_fontsize())
@@ -124,17 +128,15 @@ def plot_feature(
     kind: str,
     path: str | Path,
     window: tuple[float, float] | None = None,
-) -> Path:
+) -> list[Path]:
     """One feature: MC vs GAN (unit area) with the GAN/MC ratio and the MC statistical band."""
-    plt = _mpl()
+    plt = use_style()
     grid = {"height_ratios": [3, 1], "hspace": 0.06}
     fig, (ax, rax) = plt.subplots(2, 1, figsize=(6, 5.5), gridspec_kw=grid, sharex=True)
     label = FEATURE_LABELS.get(name, name)
     _draw(ax, rax, mc, gan, feature_axis(mc, kind, window), label, legend=True)
-    out = Path(path)
-    fig.savefig(out, dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return out
+    label_simulation(ax, fontsize=13)
+    return _save(fig, path)
 
 
 def plot_features(
@@ -146,18 +148,19 @@ def plot_features(
     window: tuple[float, float] | None = None,
     per_feature: bool = True,
 ) -> list[Path]:
-    """``feature_<name>.png`` per feature (if ``per_feature``) and the overview ``features.png``."""
-    plt = _mpl()
+    """``feature_<name>`` for each feature (if ``per_feature``) and the overview ``features``
+    (three panels a row, each as large as a single-feature figure); PDF and PNG each."""
+    plt = use_style()
     outdir = Path(outdir)
-    paths = []
+    paths: list[Path] = []
     if per_feature:
         for j, name in enumerate(names):
             path = outdir / f"feature_{name}.png"
-            paths.append(plot_feature(mc[:, j], gan[:, j], name, kinds[j], path, window))
+            paths += plot_feature(mc[:, j], gan[:, j], name, kinds[j], path, window)
     ncol = 3
     nrow = math.ceil(len(names) / ncol)
-    fig = plt.figure(figsize=(5.0 * ncol, 4.2 * nrow))
-    outer = fig.add_gridspec(nrow, ncol, hspace=0.32, wspace=0.32)
+    fig = plt.figure(figsize=(6.0 * ncol, 5.2 * nrow))
+    outer = fig.add_gridspec(nrow, ncol, hspace=0.3, wspace=0.3)
     for j, name in enumerate(names):
         inner = outer[j // ncol, j % ncol].subgridspec(2, 1, height_ratios=[3, 1], hspace=0.05)
         ax = fig.add_subplot(inner[0])
@@ -165,40 +168,35 @@ def plot_features(
         ax.set_ylabel("Fraction", fontsize="small")
         axis = feature_axis(mc[:, j], kinds[j], window)
         _draw(ax, rax, mc[:, j], gan[:, j], axis, FEATURE_LABELS.get(name, name), legend=j == 0)
-    out = outdir / "features.png"
-    fig.savefig(out, dpi=60, bbox_inches="tight")
-    plt.close(fig)
-    paths.append(out)
-    return paths
+        if j == 0:
+            label_simulation(ax, fontsize=13)
+    return paths + _save(fig, outdir / "features.png")
 
 
 def plot_correlations(
     c_mc: np.ndarray, c_gan: np.ndarray, names: Sequence[str], path: str | Path
-) -> Path:
+) -> list[Path]:
     """Correlation matrices of MC and GAN (colour scale [-1, 1]) and GAN - MC (symmetric scale)."""
-    plt = _mpl()
+    plt = use_style()
     diff = c_gan - c_mc
     lim = max(float(np.abs(diff).max()), 0.05)
     labels = [FEATURE_LABELS.get(n, n) for n in names]
     fig, axes = plt.subplots(1, 3, figsize=(24, 8.4), gridspec_kw={"wspace": 0.45})
-    for ax, mat, title, vmax in zip(
-        axes,
-        (c_mc, c_gan, diff),
-        ("MC hold-out", "GAN", "GAN $-$ MC"),
-        (1.0, 1.0, lim),
-        strict=True,
-    ):
+    panels = (
+        (c_mc, "MC hold-out", 1.0, "Pearson correlation"),
+        (c_gan, "GAN", 1.0, "Pearson correlation"),
+        (diff, "GAN $-$ MC", lim, "Correlation difference GAN $-$ MC"),
+    )
+    for ax, (mat, title, vmax, cb_label) in zip(axes, panels, strict=True):
         im = ax.imshow(mat, cmap="RdBu_r", vmin=-vmax, vmax=vmax)
-        ax.set_title(title)
+        ax.set_title(title, pad=24)
         ax.set_xticks(range(len(names)), labels, rotation=90, fontsize=9)
         ax.set_yticks(range(len(names)), labels, fontsize=9)
         ax.minorticks_off()
         ax.tick_params(length=0)
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
-    out = Path(path)
-    fig.savefig(out, dpi=70, bbox_inches="tight")
-    plt.close(fig)
-    return out
+        colorbar(fig, im, ax, cb_label)
+    label_simulation(axes[0], fontsize=13)
+    return _save(fig, path)
 
 
 def _smooth(y: np.ndarray, n: int) -> np.ndarray:
@@ -211,10 +209,10 @@ def _smooth(y: np.ndarray, n: int) -> np.ndarray:
     return (c[idx] - c[lo]) / (idx - lo)
 
 
-def plot_losses(history: Sequence[Mapping[str, float]], path: str | Path) -> Path:
+def plot_losses(history: Sequence[Mapping[str, float]], path: str | Path) -> list[Path]:
     """Losses, the critic's Wasserstein estimate and the (unweighted) gradient penalty per epoch;
     long histories are drawn faintly with a running mean on top."""
-    plt = _mpl()
+    plt = use_style()
     ep = np.array([r["epoch"] for r in history], dtype=float)
     n_smooth = max(1, len(ep) // 100)
 
@@ -231,9 +229,9 @@ def plot_losses(history: Sequence[Mapping[str, float]], path: str | Path) -> Pat
     gp = col("gradient_penalty")
     with_gp = bool(np.any(gp != 0))
     ncol = 3 if with_gp else 2
-    fig, axes = plt.subplots(1, ncol, figsize=(6 * ncol, 4.6), gridspec_kw={"wspace": 0.35})
-    draw(axes[0], col("loss_critic"), _MC_COLOR, "critic loss")
-    draw(axes[0], col("loss_generator"), _GAN_COLOR, "generator loss")
+    fig, axes = plt.subplots(1, ncol, figsize=(6 * ncol, 4.6), gridspec_kw={"wspace": 0.45})
+    draw(axes[0], col("loss_critic"), MC_COLOR, "critic loss")
+    draw(axes[0], col("loss_generator"), GAN_COLOR, "generator loss")
     axes[0].set_ylabel("Loss")
     draw(
         axes[1],
@@ -254,39 +252,26 @@ def plot_losses(history: Sequence[Mapping[str, float]], path: str | Path) -> Pat
     for ax in axes:
         ax.set_xlabel("Epoch")
         ax.legend(fontsize="x-small", loc="best")
-    out = Path(path)
-    fig.savefig(out, dpi=80, bbox_inches="tight")
-    plt.close(fig)
-    return out
+    label_simulation(axes[0], fontsize=13)
+    return _save(fig, path)
 
 
 def plot_monitor(
     history: Sequence[Mapping[str, float]], path: str | Path, best: Mapping[str, float] | None
-) -> Path | None:
+) -> list[Path]:
     """The hold-out monitor metrics per monitored epoch (classifier AUC, W1 of m_llg in MC
-    standard deviations, their score) with the kept (best) epoch marked; None without any."""
+    standard deviations, their sum: the score) with the kept (best) epoch marked; nothing
+    without monitored epochs."""
     rows = [r for r in history if np.isfinite(r.get("monitor_score", float("nan")))]
     if not rows:
-        return None
-    plt = _mpl()
+        return []
+    plt = use_style()
     ep = np.array([r["epoch"] for r in rows], dtype=float)
     fig, ax = plt.subplots(figsize=(7.5, 5.0))
-    ax.plot(
-        ep,
-        [r["monitor_auc"] - 0.5 for r in rows],
-        "o-",
-        ms=3,
-        color=_MC_COLOR,
-        label="classifier AUC $-$ 0.5",
-    )
-    ax.plot(
-        ep,
-        [r["monitor_w1_m_llg"] for r in rows],
-        "s-",
-        ms=3,
-        color=_GAN_COLOR,
-        label=r"$W_1(m_{\ell\ell\gamma}) / \sigma_{MC}$",
-    )
+    auc = [r["monitor_auc"] - 0.5 for r in rows]
+    ax.plot(ep, auc, "o-", ms=3, color=MC_COLOR, label="classifier AUC $-$ 0.5")
+    w1 = [r["monitor_w1_m_llg"] for r in rows]
+    ax.plot(ep, w1, "s-", ms=3, color=GAN_COLOR, label=r"$W_1(m_{\ell\ell\gamma}) / \sigma_{MC}$")
     ax.plot(ep, [r["monitor_score"] for r in rows], "-", lw=2, color="k", label="score (sum)")
     if best:
         ax.axvline(
@@ -296,7 +281,5 @@ def plot_monitor(
     ax.set_xlabel("Epoch")
     ax.set_ylabel("Monitor metric (lower is better)")
     ax.legend(fontsize="small", loc="best")
-    out = Path(path)
-    fig.savefig(out, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return out
+    label_simulation(ax, fontsize=13)
+    return _save(fig, path)

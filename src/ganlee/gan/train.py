@@ -37,7 +37,7 @@ from ganlee.gan.models import init_seeded
 from ganlee.gan.monitor import MONITOR_COLUMNS, Monitor
 from ganlee.gan.preprocess import Preprocessor
 from ganlee.gan.wgan import Trainer, cpu_state, matmul_tf32, resolve_fast_path
-from ganlee.io import InputError, atomic_path
+from ganlee.io import InputError, atomic_path, features_fingerprint
 from ganlee.progress import Progress
 from ganlee.seeds import derive_seed, numpy_rng
 
@@ -404,6 +404,7 @@ def train(
                 "holdout_indices": torch.from_numpy(su.hold_idx.astype(np.int64)),
                 "monitor_indices": torch.from_numpy(su.monitor_idx.astype(np.int64)),
                 "data_fingerprint": su.fingerprint,
+                "features_fingerprint": features_fingerprint(su.x, su.names),
             },
             "history": [dict(r) for r in history],
             "best": None

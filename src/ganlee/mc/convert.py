@@ -23,13 +23,15 @@ import vector
 
 from ganlee.config import ConfigError, config_hash
 from ganlee.features import FEATURE_NAMES
-from ganlee.io import InputError, write_features, write_json
+from ganlee.io import InputError, check_root_file, write_features, write_json
 from ganlee.mc.features import CUTS, compute_features, select
 from ganlee.mc.layouts import (
     COLLECTIONS,
     GENERATOR_METADATA_KEY,
+    PRESETS,
     Layout,
     branch_names,
+    check_override_keys,
     detect_layout,
     resolve_layout,
 )
@@ -86,9 +88,7 @@ def parse_step_size(value: str | int) -> str | int:
 def _open(path: Path) -> Any:
     import uproot
 
-    if not path.is_file():
-        msg = f"input file '{path}' does not exist"
-        raise InputError(msg)
+    check_root_file(path, "input file")
     try:
         return uproot.open(path)
     except Exception as exc:
@@ -99,11 +99,17 @@ def _open(path: Path) -> Any:
         raise InputError(msg) from exc
 
 
+def _key_names(file: Any) -> set[str]:
+    """Object names of an open uproot file, without the ``;cycle`` suffix."""
+    names: list[str] = file.keys()
+    return {k.split(";")[0] for k in names}
+
+
 def _trees(file: Any) -> list[str]:
     try:
         classes = file.classnames()
     except Exception:
-        return sorted({k.split(";")[0] for k in file.keys()})
+        return sorted(_key_names(file))
     return sorted({k.split(";")[0] for k, c in classes.items() if c in ("TTree", "TNtuple")})
 
 
@@ -134,9 +140,10 @@ def inspect_input(path: str | os.PathLike[str], mc: Mapping[str, Any]) -> tuple[
 
 
 def _inspect(p: Path, f: Any, mc: Mapping[str, Any]) -> tuple[Layout, InputInfo]:
-    keys = {k.split(";")[0] for k in f.keys()}
+    keys = _key_names(f)
     overrides, tree_name = mc.get("branches") or {}, mc.get("tree")
     if mc["layout"] == "auto":
+        check_override_keys(overrides)
         layout = detect_layout(f, overrides, tree_name)
         if layout is None:
             _raise_undetected(p, f, keys, overrides, tree_name)
@@ -175,6 +182,8 @@ def _raise_undetected(
         try:
             layout = resolve_layout(name, overrides, tree)
         except ConfigError:
+            unused = sorted(set(overrides) - set(PRESETS[name].branches))
+            reasons.append(f"{name}: mc.branches key(s) {unused} not in this layout")
             continue
         if layout.tree not in keys:
             reasons.append(f"{name}: no tree '{layout.tree}'")
@@ -355,8 +364,8 @@ def convert(
         )
         raise InputError(msg)
     data = {k: np.concatenate(v) for k, v in parts.items()}
-    for k, v in data.items():
-        bad = ~np.isfinite(v)
+    for k, col in data.items():
+        bad = ~np.isfinite(col)
         if bad.any():
             msg = (
                 f"feature '{k}' is not finite for {int(bad.sum())} selected event(s); "

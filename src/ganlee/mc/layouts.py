@@ -42,6 +42,7 @@ __all__ = [
     "PRESETS",
     "Layout",
     "branch_names",
+    "check_override_keys",
     "detect_layout",
     "resolve_layout",
 ]
@@ -155,6 +156,20 @@ def resolve_layout(
     return Layout(name, tree or base.tree, branches)
 
 
+def check_override_keys(overrides: Mapping[str, str] | None) -> None:
+    """Refuse ``mc.branches`` keys that no preset uses (``mc.layout: auto``), naming the valid ones.
+
+    Raises ``ConfigError`` naming the first unknown key, e.g. ``mc.branches.Muon.ptt``.
+    """
+    valid = sorted({k for layout in PRESETS.values() for k in layout.branches})
+    for key in overrides or {}:
+        if key not in valid:
+            msg = (
+                f"config key 'mc.branches.{key}': no layout has a key '{key}'; valid keys: {valid}"
+            )
+            raise ConfigError(msg)
+
+
 def branch_names(tree: Any) -> set[str]:
     """All branch names of an uproot TTree, nested sub-branches included, short and full."""
     names = set(tree.keys(recursive=True, full_paths=True))
@@ -170,10 +185,10 @@ def detect_layout(
     ``generated`` is chosen over ``delphes`` when the file holds ganlee's generator metadata.
     """
     order = ["generated", "delphes", "nanoaod", "cartesian"]
-    has_meta = any(k.split(";")[0] == GENERATOR_METADATA_KEY for k in file.keys())
-    if not has_meta:
+    names: list[str] = file.keys()
+    keys = {k.split(";")[0] for k in names}
+    if GENERATOR_METADATA_KEY not in keys:
         order.remove("generated")
-    keys = {k.split(";")[0] for k in file.keys()}
     for name in order:
         try:
             layout = resolve_layout(name, overrides, tree)

@@ -1,6 +1,6 @@
 """Look-elsewhere effect: toy chunks -> global p-values, trials factors and Gross-Vitells.
 
-Definitions (DESIGN.md, "LEE"):
+Definitions (docs/design.md, "LEE"):
 
 * ``p_local(Z) = 1 - Phi(Z)``: one-sided local p-value. At fixed mass, with the signal yield
   constrained to ``n1 >= 0``, ``q = Z^2`` follows half a chi-square with one degree of freedom
@@ -62,30 +62,25 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ganlee.io import CHUNK_KEYS, OBSERVED_KEYS, InputError, atomic_path
+from ganlee.chunks import Chunk, read_chunk
+from ganlee.io import InputError, atomic_path, file_hash
 from ganlee.progress import Progress
 
 __all__ = [
-    "CHUNK_KEYS",
     "GV_FORM",
-    "OBSERVED_KEYS",
-    "Chunk",
     "LeeAccumulator",
     "LeeResult",
     "aggregate",
+    "check_model_hash",
     "clopper_pearson",
     "count_upcrossings",
     "global_significance",
     "gv_p_global",
     "load_hist",
     "p_local",
-    "read_chunk",
     "read_zmax_csv",
-    "resolve_chunk_paths",
     "save_hist",
     "selection_max_scan",
-    "to_json_safe",
-    "write_summary",
     "write_zmax_csv",
     "z_from_p",
 ]
@@ -98,6 +93,13 @@ GV_FORM = (
     "union (headline, for z_max over S selections): S P(chi2_1 > c)/2 + sum_s <N_s(c0)> exp(-(c - c0)/2), "
     "an upper bound exact at high c; scan: the per-scan formula on max_s Z_s(m) (anti-conservative "
     "when selections are partly correlated)"
+)
+
+GV_BOUNDS = (
+    "Gross-Vitells p-values are clipped to [0, 1]. The per-scan formula and the union over "
+    "selections are upper bounds on p_global (p_global_is: upper_bound; their z_global a lower "
+    "bound); the selection-maximised scan ('scan') is an approximation. 'clipped': the formula "
+    "exceeded 1 there (p_global_unclipped)."
 )
 
 #: Z levels at which upcrossings are always counted (besides Z0), to check the exp(-c/2) scaling.
@@ -181,31 +183,53 @@ def selection_max_scan(z: ArrayLike) -> NDArray[np.float64]:
 
 
 def gv_p_global(
-    z: ArrayLike, n_mean: float, z0: float, n_err: float = 0.0, n_local: int = 1
+    z: ArrayLike,
+    n_mean: float,
+    z0: float,
+    n_err: float = 0.0,
+    n_local: int = 1,
+    clip: bool = True,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Gross-Vitells global p-value and its uncertainty at local significance ``z``.
 
     ``p = n_local P(chi2_1 > c)/2 + n_mean exp(-(c - c0)/2)``, ``c = z^2``, ``c0 = z0^2``;
     ``sigma_p = n_err exp(-(c - c0)/2)`` (arXiv:1005.1891, see the module docstring).
     ``n_local`` > 1 is the union over that many scans (``n_mean`` then their summed upcrossings).
-    Meaningful for ``z >= z0``; ``p`` is not clipped (it exceeds 1 at low ``z``).
+    Meaningful for ``z >= z0``. The formula is an upper bound on ``P(max q > c)`` that exceeds
+    1 at low ``z``; ``clip`` (default) returns ``min(p, 1)``, a probability.
     """
     zz = np.asarray(z, dtype=np.float64)
     c = zz * zz
     c0 = float(z0) ** 2
     factor = np.exp(-(c - c0) / 2.0)
-    return n_local * p_local(zz) + n_mean * factor, n_err * factor
+    p = n_local * p_local(zz) + n_mean * factor
+    if clip:
+        p = np.minimum(p, 1.0)
+    return p, n_err * factor
 
 
-def _gv_block(z_local: float, gv: dict[str, Any], pl: float, toys: dict[str, Any] | None) -> dict[str, Any]:
-    p_gv, s_gv = gv_p_global(z_local, gv["n_mean"], gv["z0"], gv["n_err"], gv.get("n_local", 1))
-    p_gv, s_gv = float(p_gv), float(s_gv)
+def _gv_block(
+    z_local: float, gv: dict[str, Any], pl: float, toys: dict[str, Any] | None,
+    bound: bool = True,
+) -> dict[str, Any]:
+    """Gross-Vitells numbers at ``z_local``; ``bound``: the formula is an upper bound on the
+    global p-value there (the union over selections and the per-scan formula are; the
+    selection-maximised scan is an approximation), so ``Z`` is a lower bound."""
+    p_arr, s_arr = gv_p_global(
+        z_local, gv["n_mean"], gv["z0"], gv["n_err"], gv.get("n_local", 1), clip=False
+    )
+    p_raw, s_gv = float(p_arr), float(s_arr)
+    p_gv = p_raw if p_raw < 1.0 else 1.0
     out: dict[str, Any] = {
         "valid": z_local >= gv["z0"],
         "p_global": p_gv,
         "p_global_err": s_gv,
+        "p_global_is": "upper_bound" if bound else "approximation",
+        "clipped": p_raw > 1.0,
+        "p_global_unclipped": p_raw,
         "z_global": float(z_from_p(p_gv)),
-        "z_global_lo": float(z_from_p(p_gv + s_gv)),
+        "z_global_is": "lower_bound" if bound else "approximation",
+        "z_global_lo": float(z_from_p(min(p_gv + s_gv, 1.0))),
         "z_global_hi": float(z_from_p(max(p_gv - s_gv, 0.0))),
         "trials_factor": p_gv / pl,
         "trials_factor_err": s_gv / pl,
@@ -259,156 +283,13 @@ def global_significance(
         }
     out["gross_vitells"] = _gv_block(z_local, gv, pl, out.get("toys"))
     if gv_scan is not None:
-        out["gross_vitells_scan"] = _gv_block(z_local, gv_scan, pl, out.get("toys"))
+        out["gross_vitells_scan"] = _gv_block(z_local, gv_scan, pl, out.get("toys"), bound=False)
     return out
 
 
 # ----------------------------------------------------------------------------------------------
-# Chunk files
+# Aggregation of chunks
 # ----------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Chunk:
-    """One toy chunk (or the observed-data file) as read from its ``.npz``."""
-
-    path: str
-    toy_index: NDArray[np.int64]
-    seed: NDArray[np.int64]
-    z: NDArray[np.float32]
-    z_max: NDArray[np.float64]
-    mass_at_max: NDArray[np.float64]
-    selection_at_max: NDArray[np.float64]
-    n_fits: NDArray[np.int64]
-    n_failed: NDArray[np.int64]
-    masses: NDArray[np.float64]
-    selections: NDArray[np.float64]
-    config_hash: str
-    model_hash: str
-    config_json: str
-    edges: NDArray[np.float64] | None = None
-    counts: NDArray[np.float64] | None = None
-
-    @property
-    def n(self) -> int:
-        return int(self.toy_index.size)
-
-
-def read_chunk(path: str | os.PathLike[str], observed: bool = False) -> Chunk:
-    """Read and check one toy chunk (``observed=False``, keys ``CHUNK_KEYS``) or the observed-data
-    file (``observed=True``, ``OBSERVED_KEYS``: K = 1 plus ``edges`` and ``counts``).
-
-    Raises ``InputError`` naming the file and the missing key or the inconsistent shape.
-    """
-    p = Path(path)
-    kind = "observed file" if observed else "toy chunk"
-    if not p.is_file():
-        msg = f"{kind} '{p}' does not exist"
-        raise InputError(msg)
-    keys = OBSERVED_KEYS if observed else CHUNK_KEYS
-    try:
-        with np.load(p, allow_pickle=False) as f:
-            missing = [k for k in keys if k not in f.files]
-            if missing:
-                msg = f"{kind} '{p}' lacks key(s) {missing} (has {sorted(f.files)})"
-                raise InputError(msg)
-            d = {k: f[k] for k in keys}
-    except InputError:
-        raise
-    except Exception as exc:
-        msg = f"{kind} '{p}' is not a readable .npz file: {exc}"
-        raise InputError(msg) from exc
-
-    def vec(name: str, dtype: Any) -> NDArray[Any]:
-        arr = np.asarray(d[name])
-        if arr.ndim != 1:
-            msg = f"{kind} '{p}': '{name}' must be 1-d, got shape {arr.shape}"
-            raise InputError(msg)
-        return arr.astype(dtype, copy=False)
-
-    chunk = Chunk(
-        path=str(p),
-        toy_index=vec("toy_index", np.int64),
-        seed=vec("seed", np.int64),
-        z=np.asarray(d["z"]),
-        z_max=vec("z_max", np.float64),
-        mass_at_max=vec("mass_at_max", np.float64),
-        selection_at_max=vec("selection_at_max", np.float64),
-        n_fits=vec("n_fits", np.int64),
-        n_failed=vec("n_failed", np.int64),
-        masses=vec("masses", np.float64),
-        selections=vec("selections", np.float64),
-        config_hash=str(d["config_hash"]),
-        model_hash=str(d["model_hash"]),
-        config_json=str(d["config_json"]),
-    )
-    k, s, m = chunk.n, chunk.selections.size, chunk.masses.size
-    if chunk.z.shape != (k, s, m):
-        msg = (
-            f"{kind} '{p}': 'z' has shape {chunk.z.shape}, expected (toys, selections, masses) = "
-            f"({k}, {s}, {m}) from 'toy_index', 'selections' and 'masses'"
-        )
-        raise InputError(msg)
-    for name in ("seed", "z_max", "mass_at_max", "selection_at_max", "n_fits", "n_failed"):
-        if getattr(chunk, name).size != k:
-            msg = f"{kind} '{p}': '{name}' has {getattr(chunk, name).size} entries, 'toy_index' has {k}"
-            raise InputError(msg)
-    if observed:
-        edges = vec("edges", np.float64)
-        counts = np.asarray(d["counts"], dtype=np.float64)
-        if k != 1:
-            msg = f"{kind} '{p}': expected exactly one entry (K=1), got {k}"
-            raise InputError(msg)
-        if counts.shape != (s, edges.size - 1):
-            msg = (
-                f"{kind} '{p}': 'counts' has shape {counts.shape}, expected (selections, bins) = "
-                f"({s}, {edges.size - 1}) from 'selections' and 'edges'"
-            )
-            raise InputError(msg)
-        chunk.edges, chunk.counts = edges, counts
-    return chunk
-
-
-def resolve_chunk_paths(items: Sequence[str | os.PathLike[str]]) -> tuple[list[Path], bool]:
-    """Expand CLI chunk arguments: ``.npz`` files, directories (all non-hidden ``*.npz`` inside,
-    sorted naturally) and text files listing one path per line (``#`` comments allowed).
-
-    Returns the paths and whether any came from a directory (then chunks lying wholly beyond
-    ``toys.n_toys`` are skipped as stale rather than refused).
-    """
-    out: list[Path] = []
-    from_dir = False
-    for item in items:
-        p = Path(item)
-        if p.is_dir():
-            # hidden files are partial writes of ganlee.io.atomic_path: never chunks
-            found = sorted((q for q in p.glob("*.npz") if not q.name.startswith(".")), key=_natural_key)
-            if not found:
-                msg = f"chunk directory '{p}' holds no .npz files"
-                raise InputError(msg)
-            out.extend(found)
-            from_dir = True
-        elif p.suffix == ".npz":
-            out.append(p)
-        elif p.is_file():
-            for line in p.read_text().splitlines():
-                line = line.split("#", 1)[0].strip()
-                if line:
-                    q = Path(line)
-                    out.append(q if q.is_absolute() else (p.parent / q if not q.exists() else q))
-        else:
-            msg = f"chunk argument '{p}' is neither a .npz file, a directory nor a list file"
-            raise InputError(msg)
-    if not out:
-        msg = "no toy chunk files given"
-        raise InputError(msg)
-    return out, from_dir
-
-
-def _natural_key(p: Path) -> tuple[Any, ...]:
-    import re
-
-    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name))
 
 
 def _ranges(idx: NDArray[np.int64]) -> list[tuple[int, int]]:
@@ -458,6 +339,7 @@ class LeeAccumulator:
     zmax_bins: int = 50
     zmax_range: tuple[float, float] = (0.0, 10.0)
     skip_beyond: bool = False
+    partial: bool = False
     owner: NDArray[np.int32] = field(init=False)
     paths: list[str] = field(default_factory=list, init=False)
     skipped: list[str] = field(default_factory=list, init=False)
@@ -498,9 +380,8 @@ class LeeAccumulator:
     def _check_same_study(self, ch: Chunk) -> None:
         ref = self.ref
         assert ref is not None
-        for name in ("config_hash", "model_hash"):
+        for name, what in _STUDY_HASHES.items():
             if getattr(ch, name) != getattr(ref, name):
-                what = "toy configuration" if name == "config_hash" else "GAN model"
                 msg = (
                     f"toy chunk '{ch.path}' has {name} '{getattr(ch, name)}' but '{ref.path}' has "
                     f"'{getattr(ref, name)}': the chunks come from different {what}s "
@@ -619,43 +500,85 @@ class LeeAccumulator:
         if self.ref is None:
             msg = "no toy chunks were aggregated"
             raise InputError(msg)
-        self._check_complete()
-        assert self.sel_max is not None and self.up_sum is not None and self.up_sumsq is not None
-        ref = self.ref
+        if not self.partial:
+            self._check_complete()
         n = self.owner.size
         valid = np.isfinite(self.z_max)
-        n_valid = int(valid.sum())
-        if n_valid == 0:
+        if not valid.any():
             msg = f"all {n} toys have a non-finite z_max (every fit failed): nothing to aggregate"
             raise InputError(msg)
         zs = np.sort(self.z_max[valid])
+        s = self.ref.selections.size
+        gv_union = self._gv_params(s + 1, n_local=s)
+        gv_scan = self._gv_params(s)
+        summary = self._summary_head(zs, valid)
+        summary["gross_vitells"] = {
+            "form": GV_FORM,
+            "z0": float(self.z0),
+            "c0": float(self.z0) ** 2,
+            "union": gv_union,
+            "scan": gv_scan,
+            "headline": "union",
+            "bounds": GV_BOUNDS,
+            "per_selection": self._per_selection(table_z),
+            "upcrossings_by_level": self._upcrossings_by_level(),
+        }
+        summary["table"] = [
+            global_significance(zt, zs, gv_union, self.cl, gv_scan) for zt in table_z
+        ]
+        summary["curve"] = self._curve(zs, gv_union, gv_scan)
+        done = self.owner >= 0
+        if self.partial:
+            # only the toys whose chunks exist: a p_global so far, labelled as such
+            n_done = int(done.sum())
+            summary.update(
+                partial=True,
+                n_toys=n_done,
+                n_toys_expected=n,
+                n_toys_no_finite_z=n_done - zs.size,
+            )
+        return LeeResult(
+            summary=summary,
+            toy_index=np.flatnonzero(done),
+            seed=self.seed[done],
+            z_max=self.z_max[done],
+            mass_at_max=self.mass_at_max[done],
+            selection_at_max=self.selection_at_max[done],
+            n_failed=self.n_failed_toy[done],
+            hist=self.hist,
+        )
 
-        def gv_params(col: int, li: int | None = None, n_local: int = 1) -> dict[str, Any]:
-            li = self.level0 if li is None else li
-            s1 = self.up_sum[li, col]
-            s2 = self.up_sumsq[li, col]
-            mean = s1 / n_valid
-            var = (s2 - n_valid * mean * mean) / (n_valid - 1) if n_valid > 1 else 0.0
-            return {
-                "z0": float(self.levels[li]),
-                "n_mean": float(mean),
-                "n_err": math.sqrt(max(var, 0.0) / n_valid),
-                "n_local": n_local,
-            }
+    def _gv_params(self, col: int, li: int | None = None, n_local: int = 1) -> dict[str, Any]:
+        """Mean upcrossings (and error) of column ``col`` at level ``li`` (default ``z0``)."""
+        assert self.up_sum is not None
+        assert self.up_sumsq is not None
+        li = self.level0 if li is None else li
+        n_valid = int(np.isfinite(self.z_max).sum())
+        s1 = self.up_sum[li, col]
+        s2 = self.up_sumsq[li, col]
+        mean = s1 / n_valid
+        var = (s2 - n_valid * mean * mean) / (n_valid - 1) if n_valid > 1 else 0.0
+        return {
+            "z0": float(self.levels[li]),
+            "n_mean": float(mean),
+            "n_err": math.sqrt(max(var, 0.0) / n_valid),
+            "n_local": n_local,
+        }
 
-        s = ref.selections.size
-        gv_union = gv_params(s + 1, n_local=s)
-        gv_scan = gv_params(s)
-
-        # curve on a grid
+    def _curve(
+        self, zs: NDArray[np.float64], gv_union: dict[str, Any], gv_scan: dict[str, Any]
+    ) -> dict[str, Any]:
+        """p_global and trials factor from the toys and from Gross-Vitells on a Z grid."""
+        n_valid = zs.size
         zgrid = np.round(np.arange(0.0, max(6.0, float(self.zmax_range[1])) + 1e-9, 0.05), 10)
         k = n_valid - np.searchsorted(zs, zgrid, side="left")
         lo, hi = clopper_pearson(k, n_valid, self.cl)
         pl = p_local(zgrid)
         pg = k / n_valid
-        p_gv, s_gv = gv_p_global(zgrid, gv_union["n_mean"], gv_union["z0"], gv_union["n_err"], s)
-        p_sc, s_sc = gv_p_global(zgrid, gv_scan["n_mean"], gv_scan["z0"], gv_scan["n_err"])
-        curve = {
+        u, sc = gv_union, gv_scan
+        p_gv, s_gv = gv_p_global(zgrid, u["n_mean"], u["z0"], u["n_err"], u["n_local"])
+        p_sc, s_sc = gv_p_global(zgrid, sc["n_mean"], sc["z0"], sc["n_err"])
+        return {
             "z_local": zgrid,
             "p_local": pl,
             "n_above": k,
@@ -675,33 +598,49 @@ class LeeAccumulator:
             "trials_factor_gv_scan_err": s_sc / pl,
         }
 
-        per_sel = []
-        for j, frac in enumerate(ref.selections):
+    def _per_selection(self, table_z: Sequence[float]) -> list[dict[str, Any]]:
+        """Per selection: its own z_max table and Gross-Vitells parameters."""
+        assert self.ref is not None
+        assert self.sel_max is not None
+        out = []
+        for j, frac in enumerate(self.ref.selections):
             col = self.sel_max[:, j].astype(np.float64)
             col = np.sort(col[np.isfinite(col)])
-            g = gv_params(j)
+            g = self._gv_params(j)
             rows = [global_significance(zt, col, g, self.cl) for zt in table_z] if col.size else []
-            per_sel.append({
+            out.append({
                 "selection": float(frac),
                 "n_toys": int(col.size),
                 "gross_vitells": g,
                 "table": rows,
             })
+        return out
 
-        upcross = {
+    def _upcrossings_by_level(self) -> dict[str, Any]:
+        """Mean upcrossings at every diagnostic level (checks the exp(-c/2) scaling)."""
+        assert self.ref is not None
+        s = self.ref.selections.size
+        levels = range(self.levels.size)
+
+        def col(c: int, key: str) -> list[float]:
+            return [self._gv_params(c, li)[key] for li in levels]
+
+        return {
             "z_levels": self.levels,
-            "selection_max": [gv_params(s, li)["n_mean"] for li in range(self.levels.size)],
-            "selection_max_err": [gv_params(s, li)["n_err"] for li in range(self.levels.size)],
-            "sum_over_selections": [gv_params(s + 1, li)["n_mean"] for li in range(self.levels.size)],
-            "sum_over_selections_err": [gv_params(s + 1, li)["n_err"] for li in range(self.levels.size)],
-            "per_selection": [
-                [gv_params(j, li)["n_mean"] for li in range(self.levels.size)] for j in range(s)
-            ],
+            "selection_max": col(s, "n_mean"),
+            "selection_max_err": col(s, "n_err"),
+            "sum_over_selections": col(s + 1, "n_mean"),
+            "sum_over_selections_err": col(s + 1, "n_err"),
+            "per_selection": [col(j, "n_mean") for j in range(s)],
         }
 
-        table = [global_significance(zt, zs, gv_union, self.cl, gv_scan) for zt in table_z]
-        n_fail_toys = int(np.count_nonzero(self.n_failed_toy > 0))
-        summary: dict[str, Any] = {
+    def _summary_head(self, zs: NDArray[np.float64], valid: NDArray[np.bool_]) -> dict[str, Any]:
+        """Counts, study identity, fit failures and the z_max distribution."""
+        ref = self.ref
+        assert ref is not None
+        n, n_valid = self.owner.size, zs.size
+        n_failed = int(self.n_failed_toy.sum())
+        return {
             "n_toys": n,
             "n_toys_used": n_valid,
             "n_toys_no_finite_z": n - n_valid,
@@ -709,14 +648,15 @@ class LeeAccumulator:
             "skipped_chunks": self.skipped,
             "config_hash": ref.config_hash,
             "model_hash": ref.model_hash,
+            "background_hash": ref.background_hash,
             "masses": ref.masses,
             "selections": ref.selections,
             "cl": self.cl,
             "fit_failures": {
                 "n_fits": int(self.n_fits_total),
-                "n_failed": int(self.n_failed_toy.sum()),
-                "fraction": float(self.n_failed_toy.sum()) / self.n_fits_total if self.n_fits_total else None,
-                "toys_with_failures": n_fail_toys,
+                "n_failed": n_failed,
+                "fraction": n_failed / self.n_fits_total if self.n_fits_total else None,
+                "toys_with_failures": int(np.count_nonzero(self.n_failed_toy > 0)),
             },
             "z_max": {
                 "mean": float(zs.mean()),
@@ -728,30 +668,101 @@ class LeeAccumulator:
                 "underflow": int(self.hist.view(flow=True)[0]),
                 "overflow": int(self.hist.view(flow=True)[-1]),
             },
-            "gross_vitells": {
-                "form": GV_FORM,
-                "z0": float(self.z0),
-                "c0": float(self.z0) ** 2,
-                "union": gv_union,
-                "scan": gv_scan,
-                "headline": "union",
-                "per_selection": per_sel,
-                "upcrossings_by_level": upcross,
-            },
-            "table": table,
-            "curve": curve,
         }
-        order = np.arange(n)
-        return LeeResult(
-            summary=summary,
-            toy_index=order,
-            seed=self.seed,
-            z_max=self.z_max,
-            mass_at_max=self.mass_at_max,
-            selection_at_max=self.selection_at_max,
-            n_failed=self.n_failed_toy,
-            hist=self.hist,
+
+
+_STUDY_HASHES = {
+    "config_hash": "toy configuration",
+    "model_hash": "GAN model",
+    "background_hash": "background-model choice (results/fit/background.json)",
+}
+
+
+def _check_observed(ob: Chunk, ref: Chunk) -> None:
+    """The observed file must come from the toys' configuration, model and background choice."""
+    for name in _STUDY_HASHES:
+        if getattr(ob, name) != getattr(ref, name):
+            msg = (
+                f"observed file '{ob.path}' has {name} '{getattr(ob, name)}' but the toy chunks "
+                f"(e.g. '{ref.path}') have '{getattr(ref, name)}': the observed data must "
+                "be analysed with the same configuration and GAN model as the toys, and with the "
+                "same background choice"
+            )
+            raise InputError(msg)
+    for name in ("masses", "selections"):
+        a, b = getattr(ob, name), getattr(ref, name)
+        if a.shape != b.shape or not np.allclose(a, b, rtol=0, atol=1e-9):
+            msg = f"observed file '{ob.path}': '{name}' {a.tolist()} differ from the toys' {b.tolist()}"
+            raise InputError(msg)
+
+
+def _observed_summary(
+    ob: Chunk, acc: LeeAccumulator, zs: NDArray[np.float64], gv: dict[str, Any],
+    gv_scan: dict[str, Any],
+) -> dict[str, Any]:
+    """Global significance of the observed z_max and the goodness of fit of each selection."""
+    assert acc.ref is not None
+    _check_observed(ob, acc.ref)
+    zobs = float(ob.z_max[0])
+    if not math.isfinite(zobs):
+        msg = f"observed file '{ob.path}': z_max is not finite (every fit failed)"
+        raise InputError(msg)
+    sig = global_significance(zobs, zs, gv, acc.cl, gv_scan)
+    sig.update({
+        "source": str(ob.path),
+        "mass_at_max": float(ob.mass_at_max[0]),
+        "selection_at_max": float(ob.selection_at_max[0]),
+        "n_fits": int(ob.n_fits[0]),
+        "n_failed": int(ob.n_failed[0]),
+        "goodness_of_fit": _goodness_of_fit(ob),
+    })
+    return sig
+
+
+def _goodness_of_fit(ob: Chunk) -> list[dict[str, Any]] | None:
+    """Per selection: model, saturated-likelihood deviance, ndf, p-value, Pearson chi2/ndf."""
+    if ob.gof_p_value is None:
+        return None
+    models = ob.background_models
+    rows = []
+    for j, frac in enumerate(ob.selections):
+        row: dict[str, Any] = {"selection": float(frac)}
+        row["background"] = None if models is None else str(models[j])
+        for key in ("deviance", "ndf", "p_value", "chi2", "chi2_ndf"):
+            arr = getattr(ob, f"gof_{key}")
+            row[key] = None if arr is None else float(np.asarray(arr).reshape(-1)[j])
+        rows.append(row)
+    return rows
+
+
+def _background_summary(ref: Chunk | None, choice: str | os.PathLike[str] | None) -> dict[str, Any]:
+    """The background model the toys used: hash, model per selection, warnings, and with the
+    choice file its spurious-signal result per selection."""
+    assert ref is not None
+    models = None if ref.background_models is None else [str(m) for m in ref.background_models]
+    warnings = [] if ref.background_warnings is None else [str(w) for w in ref.background_warnings]
+    out: dict[str, Any] = {
+        "hash": ref.background_hash, "models": models, "warnings": warnings, "choice": None,
+    }
+    if choice is None:
+        return out
+    if ref.background_hash is None or ref.background_hash.startswith("fit.background:"):
+        out["warnings"].append(
+            f"the toys were fitted with {ref.background_hash or 'fit.background'} for every "
+            f"selection, not with the background choice '{choice}'"
         )
+        return out
+    from ganlee.background.choice import choice_summary, read_choice
+
+    ch = read_choice(choice, ref.selections)
+    if ch.hash != ref.background_hash:
+        msg = (
+            f"background choice '{choice}' has hash '{ch.hash}' but the toy chunks (e.g. "
+            f"'{ref.path}') were fitted with '{ref.background_hash}': rerun the toys"
+        )
+        raise InputError(msg)
+    out["choice"] = choice_summary(choice)
+    return out
 
 
 def _chunk_size_from(config_json: str) -> int | None:
@@ -762,6 +773,24 @@ def _chunk_size_from(config_json: str) -> int | None:
         return None
 
 
+def check_model_hash(
+    ch: Chunk, model: str | os.PathLike[str], model_hash: str | None = None
+) -> None:
+    """``InputError`` naming the chunk and the model file when the chunk's toys were drawn from
+    another GAN than ``model`` (``model_hash``: its ``ganlee.io.file_hash``, computed when not
+    given). Chunks of the MC sources carry ``<source>:<hash of the MC file>`` and no GAN."""
+    if ":" in ch.model_hash:
+        return
+    want = file_hash(model) if model_hash is None else model_hash
+    if ch.model_hash != want:
+        msg = (
+            f"'{ch.path}' was made with the GAN model of hash '{ch.model_hash}', but the model "
+            f"file '{model}' has hash '{want}': it is stale (delete it and rerun, or give the "
+            "model file it was made with)"
+        )
+        raise InputError(msg)
+
+
 def aggregate(
     chunks: Iterable[str | os.PathLike[str]],
     cfg: dict[str, Any],
@@ -769,13 +798,21 @@ def aggregate(
     observed_z: float | None = None,
     skip_beyond: bool = False,
     progress: bool = True,
+    partial: bool = False,
+    background: str | os.PathLike[str] | None = None,
+    model: str | os.PathLike[str] | None = None,
 ) -> LeeResult:
     """Aggregate toy chunk files (streamed) into a ``LeeResult``.
 
     ``cfg`` is a validated ganlee config (``toys.n_toys`` and the ``lee`` section are used).
     ``observed``: the observed-data ``.npz`` (same keys, K=1, plus ``edges``/``counts``); its
     local ``z_max`` gets a global significance. ``observed_z``: a further local Z to convert
-    (default ``lee.observed_z``).
+    (default ``lee.observed_z``). ``partial``: aggregate the toys the chunks hold even when
+    some of ``0..toys.n_toys-1`` are missing (the summary says ``partial: true``). ``model``:
+    the GAN checkpoint the toys must come from; every chunk (and the observed file) made with
+    another GAN is refused (``check_model_hash``).
+    ``background``: rule fit_model's choice file the toys were fitted with (its hash must be the
+    chunks' ``background_hash``); its choice and spurious-signal ratios go into the summary.
     """
     lee = cfg["lee"]
     paths = list(chunks)
@@ -786,47 +823,29 @@ def aggregate(
         zmax_bins=int(lee["zmax_bins"]),
         zmax_range=(float(lee["zmax_range"][0]), float(lee["zmax_range"][1])),
         skip_beyond=skip_beyond,
+        partial=partial,
     )
     prog = Progress("lee-aggregate", total=len(paths), unit="chunk") if progress else None
+    model_hash = None if model is None else file_hash(model)
     for p in paths:
-        acc.add(read_chunk(p))
+        ch = read_chunk(p)
+        if model is not None and not (skip_beyond and ch.n and ch.toy_index.min() >= acc.n_toys):
+            check_model_hash(ch, model, model_hash)
+        acc.add(ch)
         if prog:
             prog.update(1)
     res = acc.finish(table_z=[float(z) for z in lee["table_z"]])
     zs = np.sort(res.z_max[np.isfinite(res.z_max)])
     gv = res.summary["gross_vitells"]["union"]
     gv_scan = res.summary["gross_vitells"]["scan"]
+    res.summary["background"] = _background_summary(acc.ref, background)
+    res.summary["warnings"] = list(res.summary["background"]["warnings"])
+    res.summary["observed"] = None
     if observed is not None:
         ob = read_chunk(observed, observed=True)
-        assert acc.ref is not None
-        for name in ("config_hash", "model_hash"):
-            if getattr(ob, name) != getattr(acc.ref, name):
-                msg = (
-                    f"observed file '{ob.path}' has {name} '{getattr(ob, name)}' but the toy chunks "
-                    f"(e.g. '{acc.ref.path}') have '{getattr(acc.ref, name)}': the observed data must "
-                    "be analysed with the same configuration and GAN model as the toys"
-                )
-                raise InputError(msg)
-        for name in ("masses", "selections"):
-            a, b = getattr(ob, name), getattr(acc.ref, name)
-            if a.shape != b.shape or not np.allclose(a, b, rtol=0, atol=1e-9):
-                msg = f"observed file '{ob.path}': '{name}' {a.tolist()} differ from the toys' {b.tolist()}"
-                raise InputError(msg)
-        zobs = float(ob.z_max[0])
-        if not math.isfinite(zobs):
-            msg = f"observed file '{ob.path}': z_max is not finite (every fit failed)"
-            raise InputError(msg)
-        sig = global_significance(zobs, zs, gv, acc.cl, gv_scan)
-        sig.update({
-            "source": str(ob.path),
-            "mass_at_max": float(ob.mass_at_max[0]),
-            "selection_at_max": float(ob.selection_at_max[0]),
-            "n_fits": int(ob.n_fits[0]),
-            "n_failed": int(ob.n_failed[0]),
-        })
-        res.summary["observed"] = sig
-    else:
-        res.summary["observed"] = None
+        if model is not None:
+            check_model_hash(ob, model, model_hash)
+        res.summary["observed"] = _observed_summary(ob, acc, zs, gv, gv_scan)
     zq = observed_z if observed_z is not None else lee.get("observed_z")
     if zq is not None and not (math.isfinite(float(zq)) and float(zq) >= 0):
         msg = f"observed local Z must be a finite number >= 0, got {zq} (--observed-z / lee.observed_z)"
@@ -843,31 +862,6 @@ def aggregate(
 # ----------------------------------------------------------------------------------------------
 # Outputs
 # ----------------------------------------------------------------------------------------------
-
-
-def to_json_safe(obj: Any) -> Any:
-    """Recursively convert numpy types to Python and non-finite floats to ``None`` (null)."""
-    if isinstance(obj, dict):
-        return {str(k): to_json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_json_safe(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return to_json_safe(obj.tolist())
-    if isinstance(obj, (np.bool_, bool)):
-        return bool(obj)
-    if isinstance(obj, (np.integer, int)):
-        return int(obj)
-    if isinstance(obj, (np.floating, float)):
-        f = float(obj)
-        return f if math.isfinite(f) else None
-    return obj
-
-
-def write_summary(path: str | os.PathLike[str], summary: dict[str, Any]) -> None:
-    """Atomically write ``summary`` as strict JSON (NaN / inf written as null)."""
-    text = json.dumps(to_json_safe(summary), indent=1, allow_nan=False)
-    with atomic_path(path) as tmp:
-        tmp.write_text(text + "\n")
 
 
 ZMAX_COLUMNS = ("toy_index", "seed", "z_max", "mass_at_max", "selection_at_max", "n_failed")

@@ -1,10 +1,10 @@
 """A batched ensemble of K independent DNN classifiers trained in lockstep.
 
-The seed analysis's semi-supervised classifier (arXiv:2404.07822): an MLP 18-360-180-180-90-180-1
-with ReLU and a sigmoid output, binary cross-entropy between sample 1 (label 0, labelled
-background) and sample 2 (label 1, unlabelled data), Adam (arXiv:1412.6980) with the Keras
-time-based decay ``lr_t = lr / (1 + decay * step)`` and epsilon 1e-7, Glorot-uniform weights and
-zero biases (the Keras defaults; Glorot & Bengio, AISTATS 2010).
+The semi-supervised classifier of the reference analysis (arXiv:2404.07822): an MLP
+18-360-180-180-90-180-1 with ReLU and a sigmoid output, binary cross-entropy between sample 1 (label
+0, labelled background) and sample 2 (label 1, unlabelled data), Adam (arXiv:1412.6980) with the
+Keras time-based decay ``lr_t = lr / (1 + decay * step)`` and epsilon 1e-7, Glorot-uniform weights
+and zero biases (the Keras defaults; Glorot & Bengio, AISTATS 2010).
 
 K such models are stored as stacked tensors, weight ``(K, in, out)`` and bias ``(K, 1, out)``, so
 every layer of all K models is one ``torch.baddbmm`` and one fused Adam step updates them all.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from ganlee.config import add_config_argument
@@ -11,20 +12,31 @@ from ganlee.config import add_config_argument
 __all__ = ["format_options", "format_z_table", "register"]
 
 
+#: The pipeline's background choice (rule fit_model), used by hand when it exists.
+_BACKGROUND = "results/fit/background.json"
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     add_config_argument(p)
     p.add_argument(
         "--model",
-        default=None,
-        help="GAN checkpoint results/gan/model.pt (needed for toys.source: gan)",
+        default="results/gan/model.pt",
+        help="GAN checkpoint, used with toys.source: gan (default: %(default)s)",
     )
     p.add_argument(
         "--features",
-        required=True,
-        help="MC features ROOT file (results/mc/features.root): default sample size, "
-        "and the events of toys.source mc_bootstrap",
+        default="results/mc/features.root",
+        help="MC features ROOT file: default sample size, and the events of toys.source "
+        "mc_bootstrap (default: %(default)s)",
     )
     p.add_argument("--device", default=None, help="override config key 'device' (auto, cpu, cuda)")
+    p.add_argument(
+        "--background",
+        default=None,
+        help="background choice of rule fit_model: the model of each selection (default: "
+        f"{_BACKGROUND} when it exists, as in the pipeline; else config key 'fit.background' "
+        "for every selection)",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -46,6 +58,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     q = sub.add_parser(
         "toy",
         help="rerun one toy by hand and print its Z table (selections x masses) and z_max",
+        description=(
+            "Recomputes toy i exactly as the chunk holding it did (same seeds, derived from "
+            "(seed, 'toy', i)) and prints its local Z at every mass and selection and its z_max. "
+            "From the project root after a run: ganlee toy --index 3 (config/config.yaml, "
+            "results/gan/model.pt, results/mc/features.root, results/fit/background.json)."
+        ),
     )
     _common(q)
     q.add_argument(
@@ -59,6 +77,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     r = sub.add_parser(
         "observe",
         help="run the per-toy procedure once on the observed dataset (rule lee_observed)",
+        description=(
+            "Trains the semi-supervised DNN with GAN (or MC) events as sample 1 and the observed "
+            "data as sample 2, selects by response, fits m_llg at every mass and writes the "
+            "observed Z scan, its z_max and the m_llg histograms (.npz, atomically); "
+            "lee-aggregate converts its z_max into a global significance."
+        ),
     )
     _common(r)
     r.add_argument(
@@ -77,15 +101,23 @@ def _engine(args: argparse.Namespace) -> Any:
     cfg = load_config(args.config)
     device = resolve_device(args.device or cfg["device"])
     source = make_source(cfg, args.features, args.model, device)
-    return ToyEngine(cfg, source)
+    choice = None
+    background = args.background
+    if background is None and Path(_BACKGROUND).is_file():
+        background = _BACKGROUND
+    if background is not None:
+        from ganlee.background.choice import read_choice
+
+        choice = read_choice(background, cfg["toys"]["selections"])
+    return ToyEngine(cfg, source, background=choice)
 
 
 def _toys(args: argparse.Namespace) -> int:
-    from ganlee.toys.run import write_results
+    from ganlee.chunks import write_chunk
 
     engine = _engine(args)
     result = engine.run_toys(args.first, args.count)
-    write_results(args.out, result)
+    write_chunk(args.out, result)
     print(f"[toys] wrote {args.out}", file=sys.stderr)
     return 0
 
@@ -134,7 +166,7 @@ def format_options(engine: Any, result: dict[str, Any], k: int = 0) -> list[str]
 
 
 def _toy(args: argparse.Namespace) -> int:
-    from ganlee.toys.run import write_results
+    from ganlee.chunks import write_chunk
 
     engine = _engine(args)
     result = engine.run_toys(args.index, 1)
@@ -146,18 +178,18 @@ def _toy(args: argparse.Namespace) -> int:
     for line in format_options(engine, result):
         print(line)
     if args.out:
-        write_results(args.out, result)
+        write_chunk(args.out, result)
     return 0
 
 
 def _observe(args: argparse.Namespace) -> int:
+    from ganlee.chunks import write_chunk
     from ganlee.io import read_features
-    from ganlee.toys.run import write_results
 
     engine = _engine(args)
     data = read_features(args.data)
     result = engine.run_observed(data)
-    write_results(args.out, result)
+    write_chunk(args.out, result, observed=True)
     print(format_z_table(result), file=sys.stderr)
     print(f"[observe] wrote {args.out}", file=sys.stderr)
     return 0

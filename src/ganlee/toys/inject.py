@@ -29,8 +29,8 @@ Signal features (``source``):
     DNN can only find the signal through m_llg and the two recomputed features: the hardest
     case for the classifier, and the one where its m_llg sculpting matters most.
 
-The Asimov significance of a counting experiment, ``asimov_z``, is the reference a strong
-injected signal is compared with (Cowan, Cranmer, Gross, Vitells, arXiv:1007.1727, eq. 97).
+The Asimov significance a strong injected signal is compared with is
+``ganlee.stats.significance.asimov_z`` (arXiv:1007.1727, eq. 97).
 """
 
 from __future__ import annotations
@@ -50,7 +50,6 @@ from ganlee.seeds import derive_seed
 __all__ = [
     "SIGNAL_SOURCES",
     "InjectSettings",
-    "asimov_z",
     "draw_signal",
     "signal_fractions",
     "truncated_normal",
@@ -87,8 +86,9 @@ class InjectSettings:
     def from_config(cls, cfg: dict[str, Any]) -> InjectSettings:
         """From a validated config: ``toys.inject``, with ``fit.sigma`` and the ``fit`` window.
 
-        Raises ``ConfigError`` naming ``toys.inject.*`` for a mass outside the histogram range,
-        a width <= 0 or an unknown source.
+        Checked only when the injection is on (``n_signal > 0``): raises ``ConfigError`` naming
+        ``toys.inject.*`` for a mass outside the histogram range, a width <= 0 or an unknown
+        source, and naming ``fit.hist_low``/``fit.hist_high`` for an inverted histogram range.
         """
         inj = {
             "n_signal": 0,
@@ -100,11 +100,16 @@ class InjectSettings:
         fit = cfg["fit"]
         lo, hi = float(fit["hist_low"]), float(fit["hist_high"])
         n = int(inj["n_signal"])
+        if n < 0:
+            msg = f"config key 'toys.inject.n_signal' must be >= 0, got {n}"
+            raise ConfigError(msg)
         mass = float(inj["mass"])
         width = float(fit["sigma"] if inj["width"] is None else inj["width"])
         source = str(inj["source"])
-        if n < 0:
-            msg = f"config key 'toys.inject.n_signal' must be >= 0, got {n}"
+        if n == 0:
+            return cls(n_signal=0, mass=mass, width=width, source=source, window=(lo, hi))
+        if not hi > lo:
+            msg = f"config key 'fit.hist_high' ({hi}) must be above 'fit.hist_low' ({lo})"
             raise ConfigError(msg)
         if not (math.isfinite(width) and width > 0):
             msg = f"config key 'toys.inject.width' must be a number > 0 or null, got {width}"
@@ -194,17 +199,3 @@ def draw_signal(
     m_seed = derive_seed(seed, *key, "signal", "m_llg")
     m = truncated_normal(n, settings.mass, settings.width, settings.window, m_seed)
     return with_mllg(base, torch.as_tensor(m, device=base.device))
-
-
-def asimov_z(s: float | np.ndarray, b: float | np.ndarray) -> float | np.ndarray:
-    """Median discovery significance of a counting experiment with known background
-    (arXiv:1007.1727, eq. 97): ``Z_A = sqrt(2 ((s + b) ln(1 + s / b) - s))``.
-
-    Example:
-        >>> round(float(asimov_z(10.0, 100.0)), 4)
-        0.984
-    """
-    s_ = np.asarray(s, dtype=np.float64)
-    b_ = np.asarray(b, dtype=np.float64)
-    z = np.sqrt(2.0 * ((s_ + b_) * np.log1p(s_ / b_) - s_))
-    return float(z) if z.ndim == 0 else z

@@ -1,4 +1,4 @@
-"""Where toy events come from: the GAN, or a bootstrap of the MC itself.
+"""Where toy events come from: the GAN, a bootstrap of the MC itself, or an independent MC pool.
 
 A source draws ``n`` events (all 18 features, ``FEATURE_NAMES`` order, float32, on the engine's
 device) for a role and a seed. Roles: ``sample1`` (labelled background), ``sample2``
@@ -10,16 +10,34 @@ device) for a role and a seed. Roles: ``sample1`` (labelled background), ``sampl
   the first half and sample 2 from the second, so the two samples of a toy never share an MC
   event (a shared event would be a perfectly learnable coincidence); ``reference`` resamples the
   whole MC. This is the bootstrap (Efron 1979) counterpart of the GAN toys, so both can be run
-  on the same footing.
+  on the same footing. It is biased as a reference for the LEE: every toy's sample 2 resamples
+  the same half, so that half's fluctuations (a bump or dip of the half's m_llg spectrum) are in
+  every toy, and a toy of the half's size repeats events (about 37% of its draws). Its z_max
+  distribution therefore describes one half of the MC, not the process: on the embedded MC
+  (2,314 events, halves of 1,157 resampled to 2,314) the z_max median ranged from 2.0 to 3.3
+  over five splits, against 1.65 for independent samples of the same size.
+- ``PoolSource`` (``toys.source: mc_pool``): toys drawn without replacement from an MC pool
+  independent of the generator's training MC and at least ``MIN_POOL_FACTOR`` times the toy
+  size (``sample1_size + sample2_size``); the reference toys of the closure test
+  (docs/design.md, "Validation: closure test"). The pool is split once by
+  ``derive_seed(seed, "mc_pool_split")`` into two disjoint parts in proportion to the two
+  sample sizes (so each part holds at least ``MIN_POOL_FACTOR`` times its sample); sample 1 and
+  sample 2 are drawn without replacement from their part, so no event repeats within a sample
+  or is shared between the two samples of a toy; ``reference`` draws from the whole pool. Toys still share events with each other (a
+  finite pool): the fraction of a toy's variance common to all toys is about the sample's share
+  of its part, at most ``1 / MIN_POOL_FACTOR``.
+
+Seeds come from the toy engine: ``derive_seed(seed, "toy", i, role)`` for toy ``i``, whatever the
+source, so any toy is reproducible alone.
 
 Signal injection (``toys.inject``, ``ganlee.toys.inject``) takes the features of its events from
-the same source with role ``sample2`` and its own seed, so with ``mc_bootstrap`` they come from
-the sample-2 half of the MC, never from the half that sample 1 of a toy is drawn from.
+the same source with role ``sample2`` and its own seed, so with ``mc_bootstrap`` or ``mc_pool``
+they come from the sample-2 part of the MC, never from the part that sample 1 of a toy is drawn
+from.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -27,22 +45,26 @@ from typing import Any
 import numpy as np
 import torch
 
+from ganlee.config import ConfigError
 from ganlee.features import FEATURE_NAMES
-from ganlee.io import InputError, read_features
+from ganlee.io import InputError, features_fingerprint, file_hash, read_features
 from ganlee.seeds import derive_seed
 
-__all__ = ["ROLES", "BootstrapSource", "GanSource", "SampleSource", "file_hash", "make_source"]
+__all__ = [
+    "MIN_POOL_FACTOR",
+    "ROLES",
+    "BootstrapSource",
+    "GanSource",
+    "PoolSource",
+    "SampleSource",
+    "check_model_features",
+    "file_hash",
+    "make_source",
+]
 
 ROLES = ("sample1", "sample2", "reference")
-
-
-def file_hash(path: str | os.PathLike[str]) -> str:
-    """First 16 hex digits of the SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
+#: An MC pool must hold at least this many times the events of one toy (both samples).
+MIN_POOL_FACTOR = 10
 
 
 class SampleSource:
@@ -91,7 +113,11 @@ class GanSource(SampleSource):
 
 
 class BootstrapSource(SampleSource):
-    """Toy events resampled with replacement from the MC features (two disjoint halves)."""
+    """Toy events resampled with replacement from the MC features (two disjoint halves).
+
+    Biased as an LEE reference (module docstring): the fluctuations of each half are common to
+    all toys. ``PoolSource`` is the unbiased reference when an independent pool is available.
+    """
 
     name = "mc_bootstrap"
 
@@ -132,21 +158,140 @@ class BootstrapSource(SampleSource):
         return self.mc[torch.as_tensor(pick, device=self.device)]
 
 
+class PoolSource(SampleSource):
+    """Toy events drawn without replacement from an independent MC pool (module docstring).
+
+    Arguments:
+        mc: ``(n_pool, 18)`` pool features.
+        seed: master seed (the split into the two sample parts).
+        sizes: ``(sample1_size, sample2_size)`` of a toy.
+        device: where the drawn events live.
+        model_hash: provenance string written into every chunk.
+        name: how errors name the pool (its file).
+    """
+
+    name = "mc_pool"
+
+    def __init__(
+        self,
+        mc: np.ndarray,
+        seed: int,
+        sizes: tuple[int, int],
+        device: torch.device,
+        model_hash: str,
+        name: str = "the MC pool",
+    ) -> None:
+        mc = np.asarray(mc)
+        if mc.ndim != 2 or mc.shape[1] != len(FEATURE_NAMES):
+            msg = (
+                f"mc_pool: {name} must be an (n, {len(FEATURE_NAMES)}) feature array, "
+                f"got {mc.shape}"
+            )
+            raise InputError(msg)
+        n1, n2 = (int(v) for v in sizes)
+        need = MIN_POOL_FACTOR * (n1 + n2)
+        if mc.shape[0] < need:
+            msg = (
+                f"mc_pool: {name} holds {mc.shape[0]} events; toys of {n1} + {n2} events need a "
+                f"pool of at least {need} ({MIN_POOL_FACTOR}x the toy size; events are drawn "
+                "without replacement): generate a larger pool or make the toys smaller"
+            )
+            raise InputError(msg)
+        self.device = torch.device(device)
+        self.n_mc = int(mc.shape[0])
+        self.model_hash = model_hash
+        self.label = name
+        self.mc = torch.as_tensor(mc, dtype=torch.float32, device=self.device)
+        perm = np.random.default_rng(derive_seed(seed, "mc_pool_split")).permutation(self.n_mc)
+        cut = (self.n_mc * n1) // (n1 + n2)
+        self.pools = {
+            "sample1": perm[:cut],
+            "sample2": perm[cut:],
+            "reference": np.arange(self.n_mc),
+        }
+
+    @classmethod
+    def from_config(
+        cls, cfg: dict[str, Any], features: str | os.PathLike[str], device: torch.device
+    ) -> PoolSource:
+        """The pool in ``features`` with the toy sizes ``toys.sample1_size``/``sample2_size``."""
+        t = cfg["toys"]
+        if t["sample1_size"] is None or t["sample2_size"] is None:
+            msg = (
+                "toys.source is 'mc_pool': set config keys 'toys.sample1_size' and "
+                "'toys.sample2_size' (null means the MC size, which a pool does not define)"
+            )
+            raise ConfigError(msg)
+        mc = read_features(features)
+        return cls(
+            mc,
+            int(cfg["seed"]),
+            (int(t["sample1_size"]), int(t["sample2_size"])),
+            device,
+            model_hash=f"mc_pool:{file_hash(features)}",
+            name=f"pool '{features}'",
+        )
+
+    def draw(self, role: str, n: int, seed: int) -> torch.Tensor:
+        self._check_role(role)
+        pool = self.pools[role]
+        if int(n) > pool.size:
+            msg = (
+                f"mc_pool: {self.label} has {pool.size} events for role '{role}', "
+                f"{int(n)} requested (draws are without replacement)"
+            )
+            raise InputError(msg)
+        rng = np.random.default_rng(int(seed))
+        pick = pool[rng.choice(pool.size, size=int(n), replace=False)]
+        return self.mc[torch.as_tensor(pick, device=self.device)]
+
+
 def make_source(
     cfg: dict[str, Any],
     features: str | os.PathLike[str],
     model: str | os.PathLike[str] | None,
     device: torch.device,
 ) -> SampleSource:
-    """The source named by ``toys.source``; the MC features file gives the default sample size."""
+    """The source named by ``toys.source``; the MC features file gives the default sample size
+    (for ``mc_pool`` it is the pool, and the sizes must be set)."""
     kind = cfg["toys"]["source"]
     if kind == "mc_bootstrap":
         return BootstrapSource.from_file(features, cfg["seed"], device)
+    if kind == "mc_pool":
+        return PoolSource.from_config(cfg, features, device)
     if model is None:
         msg = "toys.source is 'gan' but no GAN checkpoint was given (--model)"
         raise InputError(msg)
     if not Path(model).is_file():
         msg = f"GAN checkpoint '{model}' does not exist (run the gan_train rule first)"
         raise InputError(msg)
-    n_mc = read_features(features, names=("m_llg",)).shape[0]
-    return GanSource(model, n_mc, device)
+    mc = read_features(features)
+    source = GanSource(model, mc.shape[0], device)
+    check_model_features(source.model, model, features, mc)
+    return source
+
+
+def check_model_features(
+    model: Any,
+    model_path: str | os.PathLike[str],
+    features: str | os.PathLike[str],
+    mc: np.ndarray,
+) -> None:
+    """``InputError`` naming both files when the GAN was not trained on the events ``mc`` of
+    the features file (``ganlee.io.features_fingerprint``, recorded in the checkpoint's
+    ``split``; checkpoints older than that key are compared by their float64 data hash)."""
+    split = dict(getattr(model, "split", None) or {})
+    want, got = split.get("features_fingerprint"), features_fingerprint(mc)
+    if want is None and "data_fingerprint" in split:
+        from ganlee.gan.train import data_fingerprint
+
+        want, got = split["data_fingerprint"], data_fingerprint(mc)
+    if want == got:
+        return
+    msg = (
+        f"GAN checkpoint '{model_path}' was trained on other events than the features file "
+        f"'{features}' (features fingerprint {want} of {split.get('n_events', '?')} events in "
+        f"the checkpoint, {got} of {mc.shape[0]} events in the file): retrain the GAN on this "
+        "file (rule gan_train) or give the features file it was trained on"
+    )
+    raise InputError(msg)

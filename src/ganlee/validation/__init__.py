@@ -1,4 +1,4 @@
-"""Physics validation of the GAN-based LEE (issue 7): GAN toys vs MC-bootstrap toys, GAN
+"""Physics validation of the GAN-based LEE: GAN toys vs MC-bootstrap toys, GAN
 amplification, GAN-ensemble spread, signal injection and sensitivity, sculpting diagnostics.
 
 Modules: ``studies`` (study names and toy configurations), ``compare`` (two-sample tests,

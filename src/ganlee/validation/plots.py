@@ -1,13 +1,11 @@
-"""Figures of the validation studies (hist + mplhep), each written as PDF and PNG.
+"""Figures of the validation studies (hist + mplhep, ``ganlee.plotstyle``), each written as PDF
+and PNG.
 
 All are drawn from ``results/validation/summary.json`` (``ganlee validation-summary``):
 
 * ``zmax_gan_vs_mc``: z_max of GAN and MC-bootstrap toys, and both p_global curves;
 * ``ensemble``: p_global of every GAN of the ensemble and the spread of the global Z;
-* ``sensitivity``: probability to find the injected signal, local and global Z vs injected events,
-  for each scoring;
-* ``sculpting``: selection / inclusive m_llg shape per selection with its spread over toys, with
-  and without the dropped features;
+* ``sensitivity``, ``sculpting``: ``ganlee.validation.plots_selection``;
 * ``amplification``: quantile MSE vs sample size, GAN vs true-sample expectation (arXiv:2008.06545).
 """
 
@@ -22,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from ganlee.io import InputError
-from ganlee.plots import save_figure, selection_label, use_style
+from ganlee.plotstyle import json_array, key_legend, label_simulation, save_figure, use_style
+from ganlee.validation.plots_selection import plot_sculpting, plot_sensitivity
 
 __all__ = ["PLOT_NAMES", "validation_plots"]
 
@@ -35,12 +34,7 @@ PLOT_NAMES: tuple[str, ...] = (
     "amplification",
 )
 
-_TAG = "ganlee validation"
-_COLORS = {"gan": "tab:red", "mc_bootstrap": "tab:blue", "train": "tab:red", "kfold": "tab:blue"}
-
-
-def _arr(x: Any) -> np.ndarray:
-    return np.array([np.nan if v is None else v for v in x], dtype=np.float64)
+_COLORS = {"gan": "tab:red", "mc_bootstrap": "tab:blue"}
 
 
 def _fmt_p(p: float | None, bound: str | None = None) -> str:
@@ -62,7 +56,7 @@ def _z_reach(s: dict[str, Any], names: Any) -> float:
     for n in names:
         c = s["studies"].get(n, {}).get("p_global_curve")
         if c:
-            z, k = _arr(c["z_local"]), _arr(c["n_above"])
+            z, k = json_array(c["z_local"]), json_array(c["n_above"])
             if (k > 0).any():
                 top = max(top, float(z[k > 0].max()) + 0.3)
     return top
@@ -99,26 +93,26 @@ def _plot_zmax(plt: Any, s: dict[str, Any], outdir: Path) -> list[Path]:
             label=f"{label} (N = {h['n']:,})",
         )
         c = b["p_global_curve"]
-        z = _arr(c["z_local"])
-        k = _arr(c["n_above"])
+        z = json_array(c["z_local"])
+        k = json_array(c["n_above"])
         has = k > 0
         a2.fill_between(
             z[has],
-            _arr(c["p_global_lo"])[has],
-            _arr(c["p_global_hi"])[has],
+            json_array(c["p_global_lo"])[has],
+            json_array(c["p_global_hi"])[has],
             color=_COLORS[name],
             alpha=0.25,
             lw=0,
         )
         a2.plot(
             z[has],
-            _arr(c["p_global"])[has],
+            json_array(c["p_global"])[has],
             color=_COLORS[name],
             lw=2,
             label=f"{label}: fraction of toys",
         )
         if "p_global_gv" in c:
-            pg = _arr(c["p_global_gv"])
+            pg = json_array(c["p_global_gv"])
             ok = (z >= b["gross_vitells"]["z0"]) & (pg <= 1.0)
             a2.plot(
                 z[ok], pg[ok], color=_COLORS[name], lw=1.5, ls="--", label=f"{label}: Gross-Vitells"
@@ -160,9 +154,7 @@ def _plot_zmax(plt: Any, s: dict[str, Any], outdir: Path) -> list[Path]:
     a2.set_xlabel(r"Local significance $Z_{\rm local}$ [$\sigma$]")
     a2.set_ylabel(r"$p_{\rm global} = P(Z_{\max} \geq Z_{\rm local})$")
     a2.legend(loc="lower left", fontsize=10, title=txt, title_fontsize=10)
-    fig.suptitle(
-        f"{_TAG}: GAN toys vs MC-bootstrap toys (same toy procedure and seeds)", fontsize=15
-    )
+    label_simulation(a1, "GAN vs MC-bootstrap toys (same toy procedure and seeds)")
     fig.tight_layout()
     return save_figure(fig, outdir, "zmax_gan_vs_mc")
 
@@ -178,18 +170,18 @@ def _plot_ensemble(plt: Any, s: dict[str, Any], outdir: Path) -> list[Path]:
     cmap = plt.get_cmap("tab10")
     for i, m in enumerate(ens["members"]):
         c = s["studies"][m]["p_global_curve"]
-        z, k = _arr(c["z_local"]), _arr(c["n_above"])
+        z, k = json_array(c["z_local"]), json_array(c["n_above"])
         has = k > 0
         label = "GAN 0 (main)" if i == 0 else f"GAN {i} ({m})"
         a1.fill_between(
             z[has],
-            _arr(c["p_global_lo"])[has],
-            _arr(c["p_global_hi"])[has],
+            json_array(c["p_global_lo"])[has],
+            json_array(c["p_global_hi"])[has],
             color=cmap(i % 10),
             alpha=0.15,
             lw=0,
         )
-        a1.plot(z[has], _arr(c["p_global"])[has], color=cmap(i % 10), lw=2, label=label)
+        a1.plot(z[has], json_array(c["p_global"])[has], color=cmap(i % 10), lw=2, label=label)
     a1.set_yscale("log")
     a1.set_xlim(0, _z_reach(s, ens["members"]))
     a1.set_ylim(1e-4, 3)
@@ -203,33 +195,18 @@ def _plot_ensemble(plt: Any, s: dict[str, Any], outdir: Path) -> list[Path]:
     )
     x = np.arange(len(ens["members"]))
     lines = []
+    colors: dict[str, Any] = {}
     for j, block in enumerate(ens["by_z_local"]):
         color = cmap(j % 10)
         zl = block["z_local"]
-        zt = _arr(block["z_global_toys"]["per_member"])
-        zte = _arr(block["z_global_toys"]["per_member_stat_err"])
-        zg = _arr(block["z_global_gv"]["per_member"])
+        zt = json_array(block["z_global_toys"]["per_member"])
+        zte = json_array(block["z_global_toys"]["per_member_stat_err"])
+        zg = json_array(block["z_global_gv"]["per_member"])
         off = 0.06 * (j - (len(ens["by_z_local"]) - 1) / 2)
-        a2.errorbar(
-            x + off,
-            zt,
-            yerr=np.where(np.isfinite(zte), zte, 0),
-            fmt="o",
-            color=color,
-            ms=8,
-            capsize=4,
-            label=rf"$Z_{{\rm local}}$ = {zl:g}: toys",
-        )
-        a2.plot(
-            x + off,
-            zg,
-            ls="none",
-            marker="s",
-            mfc="none",
-            color=color,
-            ms=8,
-            label=rf"$Z_{{\rm local}}$ = {zl:g}: Gross-Vitells",
-        )
+        err = np.where(np.isfinite(zte), zte, 0)
+        a2.errorbar(x + off, zt, yerr=err, fmt="o", color=color, ms=8, capsize=4)
+        a2.plot(x + off, zg, ls="none", marker="s", mfc="none", color=color, ms=8)
+        colors[rf"$Z_{{\rm local}}$ = {zl:g}"] = color
         t = block["z_global_toys"]
         if t["mean"] is not None and math.isfinite(t["mean"]):
             lines.append(
@@ -239,214 +216,20 @@ def _plot_ensemble(plt: Any, s: dict[str, Any], outdir: Path) -> list[Path]:
     a2.set_xticks(x, [f"GAN {i}" for i in x])
     a2.minorticks_off()
     a2.set_xlim(-0.6, len(x) - 0.4)
-    a2.set_ylabel(r"$Z_{\rm global}$ (toys: filled, Gross-Vitells: open)")
+    a2.set_ylabel(r"$Z_{\rm global}$")
     lo, hi = a2.get_ylim()
     a2.set_ylim(min(lo, 0.0), hi + 0.8 * (hi - lo))
-    a2.legend(loc="upper left", fontsize=9, ncol=2, title="\n".join(lines), title_fontsize=9)
-    fig.suptitle(f"{_TAG}: GAN-ensemble systematic (same toys, different GAN seeds)", fontsize=15)
+    styles = {
+        "toys (stat. error)": {"marker": "o", "ls": "none"},
+        "Gross-Vitells": {"marker": "s", "mfc": "none", "ls": "none"},
+    }
+    title = "\n".join(lines)
+    key_legend(
+        a2, colors, styles, loc="upper left", fontsize=10, ncol=2, title=title, title_fontsize=10
+    )
+    label_simulation(a1, "GAN ensemble: same toys, different GAN seeds")
     fig.tight_layout()
     return save_figure(fig, outdir, "ensemble")
-
-
-def _plot_sensitivity(plt: Any, s: dict[str, Any], outdir: Path) -> list[Path]:
-    sens = s["sensitivity"]
-    fig, axes = plt.subplots(1, 3, figsize=(20, 6.5))
-    a1, a2, a3 = axes
-    offs = {"train": -0.8, "kfold": 0.8}
-    asimov_done = False
-    for scoring, rows in sens["by_scoring"].items():
-        color = _COLORS.get(scoring, "tab:green")
-        n = np.array([r["n_signal"] for r in rows], dtype=np.float64) + offs.get(scoring, 0.0)
-        p = np.array([r["found"]["probability"] for r in rows])
-        lo = np.array([r["found"]["lo"] for r in rows])
-        hi = np.array([r["found"]["hi"] for r in rows])
-        a1.errorbar(
-            n,
-            p,
-            yerr=[p - lo, hi - p],
-            fmt="o-",
-            color=color,
-            ms=7,
-            capsize=4,
-            label=f"scoring: {scoring}",
-        )
-        med = _arr([r["z_local"]["median"] for r in rows])
-        q16 = _arr([r["z_local"]["q16"] for r in rows])
-        q84 = _arr([r["z_local"]["q84"] for r in rows])
-        a2.errorbar(
-            n,
-            med,
-            yerr=[med - q16, q84 - med],
-            fmt="o-",
-            color=color,
-            ms=7,
-            capsize=4,
-            label=rf"$Z_{{\max}}$ median, 16-84% ({scoring})",
-        )
-        zm = _arr([r["z_at_mass"]["median"] for r in rows])
-        a2.plot(
-            n,
-            zm,
-            "s--",
-            color=color,
-            ms=6,
-            alpha=0.7,
-            label=f"Z at the injected mass, median ({scoring})",
-        )
-        if not asimov_done:
-            x0 = n - offs.get(scoring, 0.0)
-            za = _arr([(r.get("asimov_inclusive") or {}).get("known_background") for r in rows])
-            zp = _arr([(r.get("asimov_inclusive") or {}).get("profiled") for r in rows])
-            a2.plot(x0, za, "k:", lw=2, label=r"Asimov $Z_A$, all events, known background")
-            a2.plot(
-                x0, zp, "k-.", lw=2, label="Asimov dataset fitted (all events, background free)"
-            )
-            asimov_done = True
-        for calib, ls in (("main", "-"), ("same_scoring", "--")):
-            zg = _arr(
-                [
-                    (r["global"].get(calib) or {}).get("median", {}).get("z_global_toys")
-                    for r in rows
-                ]
-            )
-            zlow = _arr(
-                [
-                    (r["global"].get(calib) or {})
-                    .get("median", {})
-                    .get("z_global_toys_lower_limit")
-                    for r in rows
-                ]
-            )
-            zgv = _arr(
-                [(r["global"].get(calib) or {}).get("median", {}).get("z_global_gv") for r in rows]
-            )
-            if np.isfinite(zg).any() or np.isfinite(zgv).any():
-                name = "main LEE toys" if calib == "main" else "bkg-only toys, same scoring"
-                a3.plot(
-                    n,
-                    np.where(np.isfinite(zg), zg, zlow),
-                    marker="o",
-                    ls=ls,
-                    color=color,
-                    ms=7,
-                    label=f"{scoring}: toys ({name})",
-                )
-                a3.plot(
-                    n,
-                    zgv,
-                    marker="x",
-                    ls=ls,
-                    color=color,
-                    ms=8,
-                    alpha=0.6,
-                    label=f"{scoring}: Gross-Vitells ({name})",
-                )
-    a1.set_ylim(0, 1.35)
-    a1.set_xlabel("Injected signal events")
-    a1.set_ylabel(rf"P($|m_{{\rm fit}} - {sens['mass']:g}| \leq {sens['window_sigmas']:g}\sigma$)")
-    if a1.get_legend_handles_labels()[0]:
-        a1.legend(
-            loc="upper left",
-            fontsize=12,
-            title=rf"$m$ = {sens['mass']:g} GeV, $\sigma$ = {sens['width']:g} GeV",
-            title_fontsize=12,
-        )
-    a2.set_xlabel("Injected signal events")
-    a2.set_ylabel(r"Local significance [$\sigma$]")
-    a2.set_ylim(0, a2.get_ylim()[1] * 1.5)
-    a3.set_xlabel("Injected signal events")
-    a3.set_ylabel(r"$Z_{\rm global}$ of the median $Z_{\max}$ [$\sigma$]")
-    a3.set_ylim(0, max(a3.get_ylim()[1], 1.0) * 1.6)
-    for ax, size in ((a2, 10), (a3, 9)):
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(loc="upper left", fontsize=size)
-    if not sens["by_scoring"]:
-        a1.text(0.5, 0.5, "no injection study", ha="center", transform=a1.transAxes)
-    fig.suptitle(
-        f"{_TAG}: sensitivity to an injected resonance (toys per point: "
-        f"{s['n_toys_per_study']:,}; toys lower limit where no calibration toy reaches)",
-        fontsize=15,
-    )
-    fig.tight_layout()
-    return save_figure(fig, outdir, "sensitivity")
-
-
-def _plot_sculpting(plt: Any, s: dict[str, Any], outdir: Path) -> list[Path]:
-    sc = s["sculpting"]
-    runs = [
-        (k, c, lab)
-        for k, c, lab in (
-            ("with", "tab:red", "all DNN inputs"),
-            ("without", "tab:blue", "without " + ", ".join(sc["dropped_features"])),
-        )
-        if sc.get(k)
-    ]
-    if not runs:
-        fig = plt.figure(figsize=(9, 6))
-        _note(fig, "No sculpting diagnostics (toys.diagnostics missing in the chunks)")
-        return save_figure(fig, outdir, "sculpting")
-    sels = [row["selection"] for row in sc[runs[0][0]]["selections"]]
-    ncol = 4
-    nrow = math.ceil((len(sels) + 1) / ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(5 * ncol, 4.3 * nrow), sharex=True, squeeze=False)
-    flat = axes.ravel()
-    for j, frac in enumerate(sels):
-        ax = flat[j]
-        for key, color, label in runs:
-            block = sc[key]
-            row = block["selections"][j]
-            e = np.asarray(block["edges"])
-            mean, std, sem = _arr(row["ratio_mean"]), _arr(row["ratio_std"]), _arr(row["ratio_sem"])
-            ax.stairs(mean + std, e, baseline=mean - std, fill=True, color=color, alpha=0.18)
-            ax.stairs(
-                mean,
-                e,
-                color=color,
-                lw=2,
-                label=f"{label}: chi2/ndf {row['chi2_flat']:.0f}/{row['ndf']}",
-            )
-            c = 0.5 * (e[1:] + e[:-1])
-            ax.errorbar(c, mean, yerr=sem, fmt="none", color=color, lw=1.2)
-        ax.axhline(1.0, color="black", ls="--", lw=1)
-        ax.set_title(selection_label(frac), fontsize=13)
-        ax.set_ylim(0.0, 2.3)
-        ax.legend(loc="upper left", fontsize=8.5)
-        if j % ncol == 0:
-            ax.set_ylabel("selected / inclusive shape")
-        if j >= len(sels) - ncol:
-            ax.set_xlabel(r"$m_{\ell\ell\gamma}$ [GeV]")
-    info = flat[len(sels)]
-    info.set_axis_off()
-    lines = ["band: spread over toys (1 std)", "bars: error of the mean", ""]
-    for key, _c, label in runs:
-        b = sc[key]
-        cr, au = b.get("response_mllg_corr"), b.get("auc")
-        lines.append(f"{label}:")
-        if cr and cr["mean"] is not None:
-            lines.append(f"  corr(response, m_llg) = {cr['mean']:+.3f} +- {cr['std']:.3f}")
-        if au and au["mean"] is not None:
-            lines.append(f"  AUC = {au['mean']:.3f} +- {au['std']:.3f}")
-    r2 = sc.get("mllg_r2")
-    if r2:
-        lines += [
-            "",
-            "m_llg recoverable from inputs (R^2):",
-            f"  without m_llg only: {r2['dnn_inputs_without_m_llg']:.2f}",
-            f"  without dropped set: {r2['dnn_inputs_without_dropped']:.2f}",
-        ]
-    info.text(
-        0.02, 0.98, "\n".join(lines), va="top", ha="left", fontsize=11, transform=info.transAxes
-    )
-    for ax in flat[len(sels) + 1 :]:
-        ax.set_axis_off()
-    n = sc[runs[0][0]]["n_toys"]
-    fig.suptitle(
-        f"{_TAG}: m_llg shape carved out by the DNN selections, background-only GAN toys "
-        f"(N = {n:,}), mean over toys",
-        fontsize=15,
-    )
-    fig.tight_layout()
-    return save_figure(fig, outdir, "sculpting")
 
 
 def _plot_amplification(plt: Any, s: dict[str, Any], outdir: Path) -> list[Path]:
@@ -519,6 +302,7 @@ def _plot_amplification(plt: Any, s: dict[str, Any], outdir: Path) -> list[Path]
     )
     lo, top = ax.get_ylim()
     ax.set_ylim(lo, top * 60)
+    label_simulation(ax, r"GAN amplification, $m_{\ell\ell\gamma}$")
     fig.tight_layout()
     return save_figure(fig, outdir, "amplification")
 
@@ -538,7 +322,7 @@ def validation_plots(
     written: list[Path] = []
     written += _plot_zmax(plt, s, out)
     written += _plot_ensemble(plt, s, out)
-    written += _plot_sensitivity(plt, s, out)
-    written += _plot_sculpting(plt, s, out)
+    written += plot_sensitivity(plt, s, out)
+    written += plot_sculpting(plt, s, out)
     written += _plot_amplification(plt, s, out)
     return written

@@ -16,7 +16,7 @@ For toys with ``n`` signal events injected into sample 2 (a Gaussian of mass ``m
 
       Z_A = sqrt(2 ((s + b) ln(1 + s/b) - s)),
 
-  (``asimov_z``, defined once in ``ganlee.toys.inject`` and re-exported here) and its binned
+  (``asimov_z``, defined in ``ganlee.stats.significance`` and re-exported here) and its binned
   form ``sqrt(2 sum_i ((s_i + b_i) ln(1 + s_i/b_i) - s_i))`` for a known
   background shape: the median Z expected for ``s`` signal over ``b`` background events.
   The search fits its background (three free parameters), which absorbs part of a bump, so the
@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ganlee.toys.inject import asimov_z
+from ganlee.stats.significance import asimov_z, binned_asimov_z
 
 __all__ = [
     "asimov_expectation",
@@ -40,23 +40,6 @@ __all__ = [
     "found_probability",
     "sensitivity_summary",
 ]
-
-
-def binned_asimov_z(s: ArrayLike, b: ArrayLike, axis: int = -1) -> NDArray[np.float64]:
-    """``sqrt(sum_i Z_A(s_i, b_i)^2)`` over ``axis``: the Asimov Z of a shape with known
-    background (arXiv:1007.1727); bins with ``b_i = 0`` must have ``s_i = 0`` and are skipped."""
-    s_ = np.asarray(s, dtype=np.float64)
-    b_ = np.asarray(b, dtype=np.float64)
-    s_, b_ = np.broadcast_arrays(s_, b_)
-    empty = b_ <= 0
-    if np.any(s_ < 0) or np.any(empty & (s_ > 0)):
-        msg = (
-            "binned_asimov_z: need s >= 0 in every bin and b > 0 wherever s > 0 "
-            "(Z would be infinite)"
-        )
-        raise ValueError(msg)
-    z = np.asarray(asimov_z(np.where(empty, 0.0, s_), np.where(empty, 1.0, b_)), dtype=np.float64)
-    return np.sqrt(np.sum(z * z, axis=axis))
 
 
 def asimov_expectation(

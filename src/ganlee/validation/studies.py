@@ -8,6 +8,8 @@ study                 overrides of the main ``toys`` section
 ===================== =====================================================================
 ``gan``               none (main GAN, ``results/gan/model.pt``): the reference study
 ``mc_bootstrap``      ``source: mc_bootstrap`` (MC resampled from two disjoint halves)
+``mc_pool``           ``source: mc_pool`` (drawn without replacement from the independent MC
+                      pool, ``results/validation/pool``): the closure reference
 ``gan_ens{g}``        none, but GAN member g (trained with seed ``ensemble_seed(cfg, g)``)
 ``inject_{n}_{s}``    ``scoring: s``, ``inject: {n_signal: n, mass, width, source}``
 ``nomllg``            ``features``: the DNN inputs without ``validation.sculpting.drop_features``
@@ -40,6 +42,7 @@ __all__ = [
     "STUDY_PATTERN",
     "Study",
     "alias",
+    "closure_studies",
     "ensemble_members",
     "ensemble_seed",
     "injection_width",
@@ -50,7 +53,7 @@ __all__ = [
 ]
 
 #: Regular expression of a study name (the ``{study}`` wildcard).
-STUDY_PATTERN = r"gan|mc_bootstrap|gan_ens[1-9][0-9]*|inject_[0-9]+_(?:train|kfold)|nomllg"
+STUDY_PATTERN = r"gan|mc_bootstrap|mc_pool|gan_ens[1-9][0-9]*|inject_[0-9]+_(?:train|kfold)|nomllg"
 #: ``alias`` of a study that reuses the main toys (``results/toys``).
 MAIN = "main"
 
@@ -60,7 +63,7 @@ _ENS = re.compile(r"gan_ens([1-9][0-9]*)")
 
 @dataclass(frozen=True)
 class Study:
-    """A parsed study name: ``kind`` in gan, mc_bootstrap, ensemble, inject, nomllg."""
+    """A parsed study name: ``kind`` in gan, mc_bootstrap, mc_pool, ensemble, inject, nomllg."""
 
     name: str
     kind: str
@@ -70,13 +73,13 @@ class Study:
 
     @property
     def source(self) -> str:
-        """Event source of the study's toys: ``gan`` or ``mc_bootstrap``."""
-        return "mc_bootstrap" if self.kind == "mc_bootstrap" else "gan"
+        """Event source of the study's toys: ``gan``, ``mc_bootstrap`` or ``mc_pool``."""
+        return self.kind if self.kind in ("mc_bootstrap", "mc_pool") else "gan"
 
 
 def parse_study(name: str) -> Study:
     """Parse a study name (``STUDY_PATTERN``); unknown names raise ``ConfigError``."""
-    if name in ("gan", "mc_bootstrap", "nomllg"):
+    if name in ("gan", "mc_bootstrap", "mc_pool", "nomllg"):
         return Study(name, name)
     m = _ENS.fullmatch(name)
     if m:
@@ -120,6 +123,23 @@ def study_names(cfg: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def closure_studies(cfg: dict[str, Any]) -> tuple[str, str]:
+    """The closure's ``(generator, reference)`` studies, ``("gan", "mc_pool")``.
+
+    Raises ``ConfigError`` when the toy sizes are not set: the pool has no MC size to default to,
+    and both ensembles must use the same sizes.
+    """
+    t = cfg["toys"]
+    unset = [k for k in ("sample1_size", "sample2_size") if t[k] is None]
+    if unset:
+        msg = (
+            f"validation.closure.enabled needs config key(s) {[f'toys.{k}' for k in unset]} set "
+            "(the mc_pool toys draw that many events from the pool; null would mean the MC size)"
+        )
+        raise ConfigError(msg)
+    return "gan", "mc_pool"
+
+
 def injection_width(cfg: dict[str, Any]) -> float:
     """Width of the injected Gaussian: ``validation.injection.width`` or ``fit.sigma``."""
     w = cfg["validation"]["injection"]["width"]
@@ -159,8 +179,8 @@ def study_toy_config(cfg: dict[str, Any], name: str) -> dict[str, Any]:
     toys["diagnostics"] = True
     if "inject" in toys:
         toys["inject"] = {**toys["inject"], "n_signal": 0}
-    if st.kind == "mc_bootstrap":
-        toys["source"] = "mc_bootstrap"
+    if st.kind in ("mc_bootstrap", "mc_pool"):
+        toys["source"] = st.kind
     elif st.kind in ("gan", "ensemble"):
         toys["source"] = "gan"
     elif st.kind == "nomllg":
@@ -188,16 +208,20 @@ def study_toy_config(cfg: dict[str, Any], name: str) -> dict[str, Any]:
 
 def _key(cfg: dict[str, Any], name: str) -> str:
     st = parse_study(name)
-    model = {"gan": "main", "ensemble": f"ens{st.member}", "mc_bootstrap": "none"}.get(
-        st.kind, "main"
-    )
+    model = {
+        "gan": "main",
+        "ensemble": f"ens{st.member}",
+        "mc_bootstrap": "none",
+        "mc_pool": "pool",
+    }.get(st.kind, "main")
     return json.dumps([model, study_toy_config(cfg, name)], sort_keys=True)
 
 
 def _main_key(cfg: dict[str, Any]) -> str:
     toys = copy.deepcopy(cfg["toys"])
     toys.pop("n_toys", None)
-    model = "none" if toys["source"] == "mc_bootstrap" else "main"
+    # the main toys' mc_pool is results/mc/features.root, never the validation pool
+    model = {"mc_bootstrap": "none", "mc_pool": "mc_as_pool"}.get(toys["source"], "main")
     main = {"seed": int(cfg["seed"]), "device": cfg["device"], "toys": toys, "fit": cfg["fit"]}
     return json.dumps([model, main], sort_keys=True)
 

@@ -41,17 +41,6 @@ from ganlee.validation.compare import (
 
 __all__ = ["StudyData", "build_summary", "load_study"]
 
-_DIAG_KEYS = (
-    "counts",
-    "counts_all",
-    "edges",
-    "response_mllg_corr",
-    "auc",
-    "n_injected",
-    "inject_mass",
-    "n_injected_selected",
-)
-
 
 @dataclass
 class StudyData:
@@ -76,18 +65,23 @@ class StudyData:
 def load_study(
     name: str,
     chunks: Sequence[str | os.PathLike[str]],
-    lee_dir: str | os.PathLike[str],
+    lee_dir: str | os.PathLike[str] | None,
     n_toys: int,
 ) -> StudyData:
     """Read a study's chunks (toys ``0..n_toys-1``; chunks from other runs beyond it skipped) and
-    its LEE summary (``lee_dir/summary.json``)."""
-    from ganlee.stats.lee import read_chunk, resolve_chunk_paths
+    its LEE summary (``lee_dir/summary.json``; ``lee_dir=None``: none, ``lee`` is empty)."""
+    from ganlee.chunks import FILE_LEVEL_KEYS, read_chunk, resolve_chunk_paths
 
-    lee_path = Path(lee_dir) / "summary.json"
-    if not lee_path.is_file():
-        msg = f"study '{name}': LEE summary '{lee_path}' does not exist (rule validation_aggregate)"
-        raise InputError(msg)
-    lee = json.loads(lee_path.read_text())
+    lee: dict[str, Any] = {}
+    if lee_dir is not None:
+        lee_path = Path(lee_dir) / "summary.json"
+        if not lee_path.is_file():
+            msg = (
+                f"study '{name}': LEE summary '{lee_path}' does not exist "
+                "(rule validation_aggregate)"
+            )
+            raise InputError(msg)
+        lee = json.loads(lee_path.read_text())
     paths, _ = resolve_chunk_paths(chunks)
     parts: dict[str, list[Any]] = {
         k: [] for k in ("toy_index", "z_max", "mass_at_max", "selection_at_max", "z")
@@ -102,15 +96,11 @@ def load_study(
         ref = ref or ch
         for k in parts:
             parts[k].append(np.asarray(getattr(ch, k))[keep])
-        with np.load(p, allow_pickle=False) as f:
-            for k in _DIAG_KEYS:
-                if k not in f.files:
-                    continue
-                a = np.asarray(f[k])
-                if k in ("edges", "inject_mass"):
-                    diag[k] = [a]
-                else:
-                    diag.setdefault(k, []).append(a[keep])
+        for k, a in ch.optional().items():
+            if k in FILE_LEVEL_KEYS:
+                diag[k] = [a]
+            else:
+                diag.setdefault(k, []).append(a[keep])
     if ref is None:
         msg = f"study '{name}': no toy with index < {n_toys} in {[str(p) for p in paths[:3]]}..."
         raise InputError(msg)
@@ -123,7 +113,7 @@ def load_study(
     def cat(lst: list[Any]) -> NDArray[Any]:
         return np.concatenate(lst)[order]
 
-    diagnostics = {k: (v[0] if k in ("edges", "inject_mass") else cat(v)) for k, v in diag.items()}
+    diagnostics = {k: (v[0] if k in FILE_LEVEL_KEYS else cat(v)) for k, v in diag.items()}
     return StudyData(
         name=name,
         toy_index=idx[order],
@@ -460,20 +450,18 @@ def build_summary(
     blocks = {name: _study_block(d, cfg, seed) for name, d in data.items()}
     main = None
     if main_lee is not None:
-        lee_dir = Path(main_lee)
-        if not (lee_dir / "summary.json").is_file():
-            msg = (
-                f"main LEE summary '{lee_dir / 'summary.json'}' does not exist (rule lee_aggregate)"
-            )
+        main_dir = Path(main_lee)
+        if not (main_dir / "summary.json").is_file():
+            where = main_dir / "summary.json"
+            msg = f"main LEE summary '{where}' does not exist (rule lee_aggregate)"
             raise InputError(msg)
-        main_summary = json.loads((lee_dir / "summary.json").read_text())
-        main = (read_zmax_csv(lee_dir / "zmax.csv")["z_max"], main_summary)
+        main_summary = json.loads((main_dir / "summary.json").read_text())
+        main = (read_zmax_csv(main_dir / "zmax.csv")["z_max"], main_summary)
     x = None
     mllg = None
     if features is not None:
-        from ganlee.io import read_features
-
         from ganlee.features import FEATURE_NAMES
+        from ganlee.io import read_features
 
         x = read_features(features)
         mllg = x[:, FEATURE_NAMES.index("m_llg")].astype(np.float64)

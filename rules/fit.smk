@@ -1,0 +1,20 @@
+rule fit_model:
+    input:
+        model="results/gan/model.pt",
+        features="results/mc/features.root",
+    output:
+        **figure_outputs("fit"),
+        choice="results/fit/background.json",
+    log:
+        "logs/fit/fit_model.log",
+    conda:
+        "../envs/torch.yaml"
+    resources:
+        runtime=fit_model_runtime,
+        mem_mb=fit_model_mem_mb,
+    params:
+        cfg=cfg_json("toys", "fit", drop=["toys.n_toys", "toys.chunk_size"]),
+        plots=fit_plot_dir,
+    shell:
+        "ganlee fit-model --config {params.cfg:q} --model {input.model} "
+        "--features {input.features} --out {output.choice} --plots {params.plots} > {log} 2>&1"

@@ -1,0 +1,212 @@
+"""Figures of the closure test (``results/validation/closure.json``), each as PDF and PNG.
+
+* ``closure``: overall z_max of the generator toys and of the independent-MC toys, both p_global
+  curves with Clopper-Pearson bands, the KS / Anderson-Darling p-value and the fraction of maxima
+  at a scan edge per selection;
+* ``closure_selections``: the p_global curves of both ensembles in every selection.
+
+docs/design.md, "Validation: closure test".
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ganlee.io import InputError
+from ganlee.plotstyle import (
+    GAN_COLOR,
+    MC_COLOR,
+    json_array,
+    label_simulation,
+    save_figure,
+    selection_label,
+    use_style,
+)
+
+__all__ = ["CLOSURE_PLOT_NAMES", "closure_plots"]
+
+#: Figure names written by ``closure_plots`` (each as ``<name>.pdf`` and ``<name>.png``).
+CLOSURE_PLOT_NAMES: tuple[str, ...] = ("closure", "closure_selections")
+
+_COLORS = (GAN_COLOR, MC_COLOR)
+_SIDES = ("generator", "reference")
+
+
+def _label(sel: Any) -> str:
+    return "max over selections" if sel == "all" else selection_label(float(sel))
+
+
+def _pglobal(ax: Any, row: dict[str, Any], names: tuple[str, str], legend: bool) -> None:
+    from scipy.stats import norm
+
+    top = 0.0
+    for side, name, color in zip(_SIDES, names, _COLORS, strict=True):
+        c = row[side]["p_global"]
+        z, k = json_array(c["z_local"]), json_array(c["n_above"])
+        has = k > 0
+        if not has.any():
+            continue
+        top = max(top, float(z[has].max()))
+        ax.fill_between(
+            z[has],
+            json_array(c["p_global_lo"])[has],
+            json_array(c["p_global_hi"])[has],
+            color=color,
+            alpha=0.25,
+            lw=0,
+            step="post",
+        )
+        n = row[side]["n_finite"]
+        ax.step(
+            z[has],
+            json_array(c["p_global"])[has],
+            where="post",
+            color=color,
+            lw=2,
+            label=f"{name} ({n} toys)",
+        )
+    zz = np.linspace(0, max(top + 0.5, 3.0), 200)
+    ax.plot(zz, norm.sf(zz), color="black", ls=":", lw=1.2, label=r"$p_{\rm local}$")
+    ax.set_yscale("log")
+    ax.set_xlim(0, zz[-1])
+    ax.set_ylim(max(1e-4, 0.3 / max(row["generator"]["n_finite"], 1)), 1.5)
+    ax.set_xlabel(r"$Z_{\rm local}$ [$\sigma$]")
+    ax.set_ylabel(r"$P(Z_{\max} \geq Z_{\rm local})$")
+    if legend:
+        ax.legend(loc="lower left", fontsize=10)
+
+
+def _fmt_p(t: dict[str, Any] | None, key: str) -> str:
+    if t is None or t.get(key) is None:
+        return "n/a"
+    sign = {"upper": "< ", "lower": "> "}.get(t.get("ad_pvalue_bound") or "", "")
+    return f"{sign if key == 'ad_pvalue' else ''}{t[key]:.3g}"
+
+
+def _zmax_hist(ax: Any, s: dict[str, Any], names: tuple[str, str]) -> None:
+    row = s["overall"]
+    for side, name, color in zip(_SIDES, names, _COLORS, strict=True):
+        c = row[side]["p_global"]
+        z, k = json_array(c["z_local"]), json_array(c["n_above"])
+        if not (k > 0).any():
+            continue
+        # counts per 0.25 sigma from the survival counts on the 0.05 grid
+        step = max(1, round(0.25 / (z[1] - z[0]))) if z.size > 1 else 1
+        zb, kb = z[::step], k[::step]
+        counts = -np.diff(np.append(kb, 0.0))
+        n = max(row[side]["n_finite"], 1)
+        width = zb[1] - zb[0] if zb.size > 1 else 1.0
+        med = row[side]["median"]
+        ax.stairs(
+            counts / (n * width),
+            np.append(zb, zb[-1] + width),
+            color=color,
+            lw=2,
+            label=f"{name}: median {med:.2f}" if med is not None else name,
+        )
+    t = row["two_sample"]
+    ax.set_xlabel(r"$Z_{\max}$ (max over masses and selections) [$\sigma$]")
+    ax.set_ylabel("Fraction of toys / unit $Z$")
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.4)
+    ax.legend(
+        loc="upper right",
+        fontsize=11,
+        title=f"KS p = {_fmt_p(t, 'ks_pvalue')}, AD p = {_fmt_p(t, 'ad_pvalue')}",
+        title_fontsize=11,
+    )
+
+
+def _per_selection(ax_p: Any, ax_e: Any, s: dict[str, Any], names: tuple[str, str]) -> None:
+    rows = [*s["by_selection"], s["overall"]]
+    x = np.arange(len(rows))
+    labels = [_label(r["selection"]) for r in rows]
+    for key, marker, text in (("ks_pvalue", "o", "KS"), ("ad_pvalue", "s", "Anderson-Darling")):
+        p = json_array([(r["two_sample"] or {}).get(key) for r in rows])
+        ax_p.plot(x, np.clip(p, 1e-12, 1), marker=marker, ls="none", ms=8, label=text)
+    ax_p.axhline(s["checks"]["ks_pvalue"]["min"], color="0.4", ls="--", lw=1, label="threshold")
+    ax_p.set_yscale("log")
+    ax_p.set_ylim(top=2)
+    ax_p.set_ylabel("p-value (generator vs MC pool)")
+    ax_p.legend(loc="lower left", fontsize=10)
+    for j, (side, name, color) in enumerate(zip(_SIDES, names, _COLORS, strict=True)):
+        f = json_array([r[side]["edge"]["fraction"] for r in rows])
+        lo = json_array([r[side]["edge"]["lo"] for r in rows])
+        hi = json_array([r[side]["edge"]["hi"] for r in rows])
+        ax_e.errorbar(
+            x + 0.12 * (2 * j - 1),
+            f,
+            yerr=[f - lo, hi - f],
+            fmt="o",
+            color=color,
+            capsize=3,
+            label=name,
+        )
+    m = s["masses"]
+    ax_e.set_ylabel(f"Fraction of maxima at {m[0]:g} or {m[-1]:g} GeV")
+    ax_e.set_ylim(0, 1.05)
+    ax_e.legend(loc="upper right", fontsize=10)
+    for ax in (ax_p, ax_e):
+        ax.set_xlim(-0.5, len(rows) - 0.5)
+        ax.set_xticks(x)
+        ax.set_xticklabels(labels, rotation=35, ha="right", fontsize=11)
+
+
+def _closure_figure(plt: Any, s: dict[str, Any], outdir: Path) -> list[Path]:
+    names = (s["generator"], s["reference"])
+    fig, axes = plt.subplots(2, 2, figsize=(16, 13))
+    _zmax_hist(axes[0, 0], s, names)
+    n = s["overall"]["generator"]["n_toys"]
+    label_simulation(axes[0, 0], f"{n} toys per source")
+    _pglobal(axes[0, 1], s["overall"], names, legend=True)
+    axes[0, 1].set_title("max over selections", fontsize=13)
+    _per_selection(axes[1, 0], axes[1, 1], s, names)
+    verdict = "passed" if s["passed"] else "FAILED"
+    fig.suptitle(
+        f"ganlee closure: {names[0]} toys vs {names[1]} toys (same procedure, seeds, sizes): "
+        f"{verdict}",
+        fontsize=15,
+    )
+    fig.tight_layout()
+    return save_figure(fig, outdir, "closure")
+
+
+def _selections_figure(plt: Any, s: dict[str, Any], outdir: Path) -> list[Path]:
+    names = (s["generator"], s["reference"])
+    rows = [*s["by_selection"], s["overall"]]
+    ncol = min(4, len(rows))
+    nrow = math.ceil(len(rows) / ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.6 * ncol, 4.2 * nrow), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        if i >= len(rows):
+            ax.axis("off")
+            continue
+        r = rows[i]
+        _pglobal(ax, r, names, legend=i == 0)
+        g, m = r["generator"]["median"], r["reference"]["median"]
+        med = f"{g:.2f} / {m:.2f}" if g is not None and m is not None else "n/a"
+        ax.set_title(
+            f"{_label(r['selection'])}: KS p {_fmt_p(r['two_sample'], 'ks_pvalue')}, medians {med}",
+            fontsize=10,
+        )
+    fig.suptitle(f"ganlee closure per selection: {names[0]} vs {names[1]}", fontsize=14)
+    fig.tight_layout()
+    return save_figure(fig, outdir, "closure_selections")
+
+
+def closure_plots(closure: str | os.PathLike[str], outdir: str | os.PathLike[str]) -> list[Path]:
+    """Draw ``CLOSURE_PLOT_NAMES`` from ``closure`` (JSON) into ``outdir``; return the paths."""
+    p = Path(closure)
+    if not p.is_file():
+        msg = f"closure result '{p}' does not exist (rule validation_closure)"
+        raise InputError(msg)
+    s = json.loads(p.read_text())
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    plt = use_style()
+    return _closure_figure(plt, s, out) + _selections_figure(plt, s, out)
