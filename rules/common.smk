@@ -95,9 +95,12 @@ def print_headline():
 
 
 def final_outputs():
+    """The default targets, the toy chunks among them (Snakemake remakes a deleted target, not a
+    deleted intermediate file whose consumers are up to date)."""
     return [
         "results/mc/features.root",
         "results/gan/validation.json",
+        *toy_chunk_files(),
         "results/lee/summary.json",
         "results/lee/plots/pglobal.pdf",
         "results/report/front_page.rst",

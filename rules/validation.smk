@@ -128,7 +128,11 @@ rule validation_summary:
     input:
         unpack(validation_summary_inputs),
     output:
-        "results/validation/summary.json",
+        report(
+            "results/validation/summary.json",
+            caption="../report/validation_summary.rst",
+            category="Validation",
+        ),
     log:
         "logs/validation/summary.log",
     conda:
@@ -164,7 +168,11 @@ rule validation_closure:
     input:
         unpack(validation_closure_inputs),
     output:
-        "results/validation/closure.json",
+        report(
+            "results/validation/closure.json",
+            caption="../report/validation_closure_json.rst",
+            category="Validation",
+        ),
     log:
         "logs/validation/closure.log",
     conda:

@@ -212,3 +212,12 @@ def test_per_histogram_backgrounds(spec):
         p = background_family(m).n_par
         np.testing.assert_allclose(mixed.bkg_params[i, :p], alone.bkg_params[0], rtol=1e-10)
         assert np.all(np.isnan(mixed.bkg_params[i, p:]))
+
+
+def test_one_model_per_histogram_is_the_plain_scan(spec):
+    """A choice of the default model for every histogram runs the very same fits."""
+    y = _toys(spec, "exp_poly2", 6, "same")
+    plain = scan(y, spec)
+    listed = scan(y, spec, background=["exp_poly2"] * 6)
+    np.testing.assert_array_equal(listed.z, plain.z)
+    np.testing.assert_array_equal(listed.bkg_params, plain.bkg_params)

@@ -118,3 +118,13 @@ def test_rule_params_are_readable_and_read_back_exactly():
     assert '"' not in text
     assert load_config(text) == validate(cfg)
     assert load_config(text)["fit"]["tolerance"] == 1e-10
+
+
+def test_front_page_of_a_given_local_z(tmp_path):
+    """Without observed data the summary's ``given_z`` (lee.observed_z) is quoted as such."""
+    summary, _ = _summary(tmp_path)
+    summary["given_z"] = {**summary["table"][3], "source": "config lee.observed_z"}
+    summary["given_z"]["gross_vitells"] = {"z_global": 2.0}
+    text = report.front_page("T\n=\n", summary, None, "MC as data")
+    assert "Dataset analysed\n     - none: Z_local given by the config lee.observed_z" in text
+    assert "Local significance Z_local\n     - 4.00\n" in text

@@ -34,7 +34,7 @@ from conftest import (
 
 pytestmark = pytest.mark.slow
 
-AGGREGATION = {"lee_aggregate": 1, "lee_plots": 1}
+AGGREGATION = {"lee_aggregate": 1, "lee_plots": 1, "report_front_page": 1}
 LEE_OUTPUTS = ("summary.json", "zmax.csv", "zmax_hist.pkl")
 
 
@@ -83,16 +83,52 @@ def test_extend_finished_run(run_copy: Path, tmp_path: Path) -> None:
     assert dry_run_jobs(run_copy, "--configfile", str(cfg)) == {}
 
 
-def test_fit_change_reruns_toys_and_lee_only(finished_run: Path, tmp_path: Path) -> None:
+def test_chunk_size_and_back_aggregates_only_the_current_chunks(
+    run_copy: Path, tmp_path: Path
+) -> None:
+    """chunk_size 3 -> 2 -> 3: the size-2 run leaves chunk_2 (toy 4) beside the size-3 chunks;
+    the aggregation reads only the chunks of the current config, and a deleted chunk reruns."""
+    from ganlee.chunks import read_chunk
+
+    two = write_config(tmp_path / "two.yaml", toys={"chunk_size": 2})
+    snakemake(run_copy, "--cores", "2", "--configfile", str(two))
+    stale = run_copy / "results/toys/chunk_2.npz"
+    assert read_chunk(stale).toy_index.tolist() == [4]
+    snakemake(run_copy, "--cores", "2", "--configfile", str(TEST_CONFIG))
+    assert stale.exists()  # left over, and not read
+    assert json.loads((run_copy / "results/lee/summary.json").read_text())["n_toys"] == 5
+    assert dry_run_jobs(run_copy, "--configfile", str(TEST_CONFIG)) == {}
+    (run_copy / "results/toys/chunk_1.npz").unlink()
+    assert dry_run_outputs(run_copy, "toys_chunk", "--configfile", str(TEST_CONFIG)) == {
+        "results/toys/chunk_1.npz"
+    }
+
+
+def test_fit_change_reruns_background_choice_toys_and_lee_only(
+    finished_run: Path, tmp_path: Path
+) -> None:
     cfg = write_config(tmp_path / "fit.yaml", fit={"sigma": 3.0})
     jobs = dry_run_jobs(finished_run, "--configfile", str(cfg))
-    assert jobs == Counter(toys_chunk=2, lee_observed=1, **AGGREGATION)
+    assert jobs == Counter(fit_model=1, toys_chunk=2, lee_observed=1, **AGGREGATION)
+
+
+def test_toy_size_change_reruns_the_background_choice(finished_run: Path, tmp_path: Path) -> None:
+    """The spurious-signal test is made at the toy size: a new size reruns rule fit_model; the
+    LEE settings and the number of toys do not."""
+    cfg = write_config(tmp_path / "size.yaml", toys={"sample2_size": 400})
+    jobs = dry_run_jobs(finished_run, "--configfile", str(cfg))
+    assert jobs["fit_model"] == 1
+    assert jobs["toys_chunk"] == 2
+    cfg = write_config(tmp_path / "lee.yaml", lee={"z0": 1.5}, toys={"n_toys": 6})
+    assert dry_run_jobs(finished_run, "--configfile", str(cfg))["fit_model"] == 0
 
 
 def test_gan_change_reruns_gan_toys_and_lee(finished_run: Path, tmp_path: Path) -> None:
     cfg = write_config(tmp_path / "gan.yaml", gan={"epochs": 4})
     jobs = dry_run_jobs(finished_run, "--configfile", str(cfg))
-    assert jobs == Counter(gan_train=1, gan_validate=1, toys_chunk=2, lee_observed=1, **AGGREGATION)
+    assert jobs == Counter(
+        gan_train=1, gan_validate=1, fit_model=1, toys_chunk=2, lee_observed=1, **AGGREGATION
+    )
 
 
 def test_selection_change_keeps_generated_mc(finished_run: Path, tmp_path: Path) -> None:

@@ -130,6 +130,9 @@ def _observed_rows(obs: dict[str, Any], data_name: str, cl: str) -> list[tuple[s
         zg = f"{_num(obs['z_global'])} [{lo}, {hi}] ({cl})"
     else:
         zg = f"> {_num(obs['z_global_lo'])} (no toy reaches it)"
+    source = str(obs.get("source") or "")
+    if source.startswith(("config", "command line")):  # lee.observed_z / --observed-z
+        data_name = f"none: Z_local given by the {source}"
     return [
         ("Dataset analysed", data_name),
         ("Local significance Z_local", f"{_num(obs['z_local'])}{where}"),

@@ -148,11 +148,12 @@ def _print_table(s: dict[str, Any], seconds: float) -> None:
         toys = row["toys"]
         zt = toys["z_global"]
         zt_txt = f"{zt:.2f}" if zt is not None else f">{toys['z_global_lo']:.2f}"
+        gvb = row["gross_vitells"]
+        clip = " (clipped at 1)" if gvb["clipped"] else ""
         print(
             f"  Z_local {row['z_local']:.1f}: p_local {row['p_local']:.3g}  p_global toys "
             f"{toys['p_global']:.3g} [{toys['p_global_lo']:.3g}, {toys['p_global_hi']:.3g}] "
-            f"(Z {zt_txt})  GV {row['gross_vitells']['p_global']:.3g} "
-            f"(Z {row['gross_vitells']['z_global']:.2f})",
+            f"(Z {zt_txt})  GV <= {gvb['p_global']:.3g}{clip} (Z >= {gvb['z_global']:.2f})",
             file=sys.stderr,
         )
     for key in ("observed", "given_z"):

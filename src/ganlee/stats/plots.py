@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +36,9 @@ from ganlee.plotstyle import (
     selection_label,
     use_style,
 )
+from ganlee.stats.plots_scan import Toy
 
-__all__ = ["PLOT_NAMES", "data_label", "lee_plots"]
+__all__ = ["PLOT_NAMES", "data_label", "lee_figures", "lee_plots"]
 
 #: Figure names written by ``lee_plots`` (each as ``<name>.pdf`` and ``<name>.png``).
 PLOT_NAMES: tuple[str, ...] = (
@@ -97,7 +98,7 @@ def _observed_lines(ax: Any, summary: dict[str, Any], name: str, with_global: bo
         ax.axvline(o["z_local"], color=color, lw=1.8, ls="-.", label=label)
 
 
-def _plot_zmax_hist(plt: Any, h: Any, summary: dict[str, Any], name: str, out: Path) -> list[Path]:
+def _plot_zmax_hist(plt: Any, h: Any, summary: dict[str, Any], name: str) -> Any:
     import mplhep
     from scipy.stats import norm
 
@@ -154,7 +155,7 @@ def _plot_zmax_hist(plt: Any, h: Any, summary: dict[str, Any], name: str, out: P
     title = f"{uf} toys below, {of} above the range" if uf or of else None
     ax.legend(loc="upper right", fontsize=11, title=title, title_fontsize=11)
     label_simulation(ax, _TOYS)
-    return save_figure(fig, out, "zmax_hist")
+    return fig
 
 
 def _sigma_guides(ax: Any, zmax: float, ymin: float) -> None:
@@ -168,7 +169,7 @@ def _sigma_guides(ax: Any, zmax: float, ymin: float) -> None:
         ax.text(zmax - 0.03, ps * 1.1, f"{s}$\\sigma$", ha="right", va="bottom", fontsize=10)
 
 
-def _plot_pglobal(plt: Any, summary: dict[str, Any], name: str, out: Path) -> list[Path]:
+def _plot_pglobal(plt: Any, summary: dict[str, Any], name: str) -> Any:
     from ganlee.stats.lee import gv_p_global, p_local
 
     c = summary["curve"]
@@ -227,10 +228,10 @@ def _plot_pglobal(plt: Any, summary: dict[str, Any], name: str, out: Path) -> li
     ax.set_ylabel(r"p-value (global: $P(Z_{\max} \geq Z_{\rm local})$)")
     ax.legend(loc="lower left", fontsize=10)
     label_simulation(ax, _TOYS)
-    return save_figure(fig, out, "pglobal")
+    return fig
 
 
-def _plot_trials(plt: Any, summary: dict[str, Any], name: str, out: Path) -> list[Path]:
+def _plot_trials(plt: Any, summary: dict[str, Any], name: str) -> Any:
     from ganlee.stats.lee import gv_p_global, p_local
 
     c = summary["curve"]
@@ -269,10 +270,10 @@ def _plot_trials(plt: Any, summary: dict[str, Any], name: str, out: Path) -> lis
     ax.set_ylabel(r"Trials factor $p_{\rm global} / p_{\rm local}$")
     ax.legend(loc="upper left", fontsize=10)
     label_simulation(ax, _TOYS)
-    return save_figure(fig, out, "trials_factor")
+    return fig
 
 
-def _plot_upcrossings(plt: Any, summary: dict[str, Any], out: Path) -> list[Path]:
+def _plot_upcrossings(plt: Any, summary: dict[str, Any]) -> Any:
     """<N(Z)> exp((Z^2 - Z0^2)/2) vs level Z: flat where Gross-Vitells' exp(-c/2) scaling holds."""
     up = summary["gross_vitells"]["upcrossings_by_level"]
     z0 = summary["gross_vitells"]["z0"]
@@ -312,7 +313,31 @@ def _plot_upcrossings(plt: Any, summary: dict[str, Any], out: Path) -> list[Path
     ax.set_ylabel(r"$\langle N(Z)\rangle \, e^{(Z^2 - Z_0^2)/2}$ (flat if Gross-Vitells holds)")
     ax.legend(loc="upper left", fontsize=10, ncol=2, title="one selection or combined")
     label_simulation(ax, f"{_TOYS}, N = {summary['n_toys_used']:,}")
-    return save_figure(fig, out, "upcrossings")
+    return fig
+
+
+def lee_figures(
+    cfg: dict[str, Any],
+    summary: dict[str, Any],
+    table: dict[str, np.ndarray],
+    hist: Any,
+    observed: Any = None,
+    toys: Sequence[Toy] = (),
+) -> Iterator[tuple[str, Any]]:
+    """Yield ``(name, figure)`` for each of ``PLOT_NAMES``, one at a time (the caller saves and
+    closes each): from the summary and z_max table of ``lee-aggregate``, its z_max histogram, the
+    observed chunk (or None) and the first toys' scans (``plots_scan.first_toys``)."""
+    from ganlee.stats.plots_scan import plot_location, plot_observed_fit, plot_scans
+
+    name = data_label(cfg)
+    plt = use_style()
+    yield "zmax_hist", _plot_zmax_hist(plt, hist, summary, name)
+    yield "pglobal", _plot_pglobal(plt, summary, name)
+    yield "trials_factor", _plot_trials(plt, summary, name)
+    yield "upcrossings", _plot_upcrossings(plt, summary)
+    yield "zmax_location", plot_location(plt, summary, table, name)
+    yield "scans", plot_scans(plt, summary, list(toys), observed, name)
+    yield "observed_fit", plot_observed_fit(plt, cfg, summary, observed, name)
 
 
 def lee_plots(
@@ -324,10 +349,11 @@ def lee_plots(
     observed: str | os.PathLike[str] | None = None,
     chunks: Sequence[str | os.PathLike[str]] = (),
 ) -> list[Path]:
-    """Draw every LEE figure (``PLOT_NAMES``) into ``outdir``; return the paths written."""
+    """Draw every LEE figure (``PLOT_NAMES``) into ``outdir`` as PDF and PNG; return the paths
+    written."""
     from ganlee.chunks import read_chunk
     from ganlee.stats.lee import load_hist, read_zmax_csv
-    from ganlee.stats.plots_scan import first_toys, plot_location, plot_observed_fit, plot_scans
+    from ganlee.stats.plots_scan import first_toys
 
     sp = Path(summary)
     if not sp.is_file():
@@ -338,15 +364,7 @@ def lee_plots(
     h = load_hist(hist_path)
     obs = read_chunk(observed, observed=True) if observed else None
     toys = first_toys(chunks, int(cfg["lee"]["n_scan_plots"]))
-    out = Path(outdir)
-    name = data_label(cfg)
-    plt = use_style()
     written: list[Path] = []
-    written += _plot_zmax_hist(plt, h, summ, name, out)
-    written += _plot_pglobal(plt, summ, name, out)
-    written += _plot_trials(plt, summ, name, out)
-    written += _plot_upcrossings(plt, summ, out)
-    written += plot_location(plt, summ, table, name, out)
-    written += plot_scans(plt, summ, toys, obs, name, out)
-    written += plot_observed_fit(plt, cfg, summ, obs, name, out)
+    for name, fig in lee_figures(cfg, summ, table, h, obs, toys):
+        written += save_figure(fig, outdir, name)
     return written

@@ -1,4 +1,5 @@
-"""LEE figures of where the maxima lie (``ganlee.plotstyle``; drawn by ``ganlee.stats.plots``):
+"""LEE figures of where the maxima lie (``ganlee.plotstyle``; each function returns the figure,
+``ganlee.stats.plots.lee_figures`` yields them):
 
 * ``zmax_location``: where in mass and selection the toy maxima fall;
 * ``scans``: Z(mass) scans of a few toys and of the analysed dataset;
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +20,6 @@ from ganlee.plotstyle import (
     json_array,
     label_simulation,
     ratio_panel,
-    save_figure,
     selection_label,
 )
 
@@ -51,8 +50,8 @@ def first_toys(chunks: Sequence[str | os.PathLike[str]], n: int) -> list[Toy]:
 
 
 def plot_location(
-    plt: Any, summary: dict[str, Any], table: dict[str, np.ndarray], name: str, out: Path
-) -> list[Path]:
+    plt: Any, summary: dict[str, Any], table: dict[str, np.ndarray], name: str
+) -> Any:
     """Histograms of the mass and of the selection at each toy's ``z_max``."""
     masses = json_array(summary["masses"])
     sels = json_array(summary["selections"])
@@ -86,12 +85,10 @@ def plot_location(
         a.legend(loc="upper right", fontsize=11)
     label_simulation(a1, "GAN background-only toys")
     fig.tight_layout()
-    return save_figure(fig, out, "zmax_location")
+    return fig
 
 
-def plot_scans(
-    plt: Any, summary: dict[str, Any], toys: list[Toy], observed: Any, name: str, out: Path
-) -> list[Path]:
+def plot_scans(plt: Any, summary: dict[str, Any], toys: list[Toy], observed: Any, name: str) -> Any:
     """Left: the selection-maximised Z(mass) of a few toys and of the dataset; right: one line
     per selection for the dataset (or the toy with the largest ``z_max`` shown)."""
     from ganlee.stats.lee import selection_max_scan
@@ -127,20 +124,22 @@ def plot_scans(
         a.set_xlim(masses[0], masses[-1])
     a1.set_ylabel(r"Local significance $Z$ [$\sigma$]")
     a1.set_ylim(0, max(a1.get_ylim()[1], a2.get_ylim()[1]) * 1.45)
-    a1.legend(loc="upper left", fontsize=10, ncol=2)
-    title = "selection (top fraction by DNN score)"
-    a2.legend(loc="upper left", fontsize=10, ncol=3, title=title, title_fontsize=10)
+    if toys or observed is not None:  # else nothing is drawn (lee.n_scan_plots = 0, no data)
+        a1.legend(loc="upper left", fontsize=10, ncol=2)
+        title = "selection (top fraction by DNN score)"
+        a2.legend(loc="upper left", fontsize=10, ncol=3, title=title, title_fontsize=10)
     label_simulation(a1, f"{summary['n_toys_used']:,} toys in total")
     fig.tight_layout()
-    return save_figure(fig, out, "scans")
+    return fig
 
 
-def _no_dataset(plt: Any, out: Path) -> list[Path]:
+def _no_dataset(plt: Any) -> Any:
     fig, ax = plt.subplots(figsize=(9, 6.5))
     text = "No dataset analysed\n(config lee.observed.enabled is false)"
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=16)
     ax.set_axis_off()
-    return save_figure(fig, out, "observed_fit")
+    label_simulation(ax)
+    return fig
 
 
 def _fit_text(res: dict[str, Any], observed: Any, summary: dict[str, Any]) -> str:
@@ -159,17 +158,19 @@ def _fit_text(res: dict[str, Any], observed: Any, summary: dict[str, Any]) -> st
 
 
 def plot_observed_fit(
-    plt: Any, cfg: dict[str, Any], summary: dict[str, Any], observed: Any, name: str, out: Path
-) -> list[Path]:
+    plt: Any, cfg: dict[str, Any], summary: dict[str, Any], observed: Any, name: str
+) -> Any:
     """The dataset's m_llg spectrum in the selection of its ``z_max`` with both fits, and the
     pulls ``(n - b) / sqrt(b)`` (arrows mark pulls outside the panel)."""
     if observed is None:
-        return _no_dataset(plt, out)
+        return _no_dataset(plt)
     from ganlee.stats.fit import FitSpec, fit_point
 
     spec = FitSpec.from_config(cfg)
     sels = observed.selections
     s = int(np.argmin(np.abs(sels - observed.selection_at_max[0])))
+    if getattr(observed, "background_models", None) is not None:  # the model the fits used
+        spec = spec.with_background(str(observed.background_models[s]))
     mass = float(observed.mass_at_max[0])
     counts = observed.counts[s]
     res = fit_point(counts, spec, mass)
@@ -183,7 +184,8 @@ def plot_observed_fit(
     label = f"{name}, selection {selection_label(sels[s])}"
     ax.errorbar(centres, counts, yerr=np.sqrt(counts), fmt="o", color=DATA_COLOR, ms=4, label=label)
     t = rf"$t = (m - {spec.t_center:g})/{spec.t_scale:g}$"
-    label = rf"Background-only fit $n_0\,e^{{a t + b t^2}}$, {t}"
+    fam = spec.family
+    label = f"Background-only fit {fam.label}" + (f", {t}" if fam.kind == "exp_poly" else "")
     ax.stairs(b, edges, baseline=None, color="tab:blue", lw=2, label=label)
     label = rf"Signal+background fit, $m$ = {mass:g} GeV, $\sigma$ = {spec.sigma:g} GeV"
     ax.stairs(sb, edges, baseline=None, color=_SB_COLOR, lw=2, ls="--", label=label)
@@ -202,4 +204,4 @@ def plot_observed_fit(
     rx.set_ylabel(r"$(n - b)/\sqrt{b}$", fontsize=14)
     rx.set_xlabel(r"$m_{\ell\ell\gamma}$ [GeV]")
     rx.set_xlim(edges[0], edges[-1])
-    return save_figure(fig, out, "observed_fit")
+    return fig

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from ganlee.config import add_config_argument
 
 __all__ = ["format_options", "format_z_table", "register"]
+
+
+#: The pipeline's background choice (rule fit_model), used by hand when it exists.
+_BACKGROUND = "results/fit/background.json"
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -28,8 +33,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--background",
         default=None,
-        help="background choice of rule fit_model (results/fit/background.json): the model of "
-        "each selection; default: config key 'fit.background' for every selection",
+        help="background choice of rule fit_model: the model of each selection (default: "
+        f"{_BACKGROUND} when it exists, as in the pipeline; else config key 'fit.background' "
+        "for every selection)",
     )
 
 
@@ -56,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
             "Recomputes toy i exactly as the chunk holding it did (same seeds, derived from "
             "(seed, 'toy', i)) and prints its local Z at every mass and selection and its z_max. "
             "From the project root after a run: ganlee toy --index 3 (config/config.yaml, "
-            "results/gan/model.pt, results/mc/features.root)."
+            "results/gan/model.pt, results/mc/features.root, results/fit/background.json)."
         ),
     )
     _common(q)
@@ -96,10 +102,13 @@ def _engine(args: argparse.Namespace) -> Any:
     device = resolve_device(args.device or cfg["device"])
     source = make_source(cfg, args.features, args.model, device)
     choice = None
-    if args.background is not None:
+    background = args.background
+    if background is None and Path(_BACKGROUND).is_file():
+        background = _BACKGROUND
+    if background is not None:
         from ganlee.background.choice import read_choice
 
-        choice = read_choice(args.background, cfg["toys"]["selections"])
+        choice = read_choice(background, cfg["toys"]["selections"])
     return ToyEngine(cfg, source, background=choice)
 
 

@@ -2,11 +2,12 @@
 
 One toy (docs/design.md, "Toys"; arXiv:2404.07822 for the procedure): draw sample 1 (labelled
 background) and sample 2 (unlabelled data) from the source with seeds
-``derive_seed(seed, "toy", i, "sample1" | "sample2")``; train the reference-analysis DNN to separate them
-and score sample 2 (``ganlee.toys.training``); for each fraction f of ``toys.selections`` keep
-the ``round(f * n2)`` events of sample 2 with the highest response and histogram their m_llg
-(``ganlee.toys.tensor_ops.selection_histograms``); one batched scan over every (toy, selection)
-histogram gives Z(selection, mass) and ``z_max`` (``ganlee.toys.fits.fit_histograms``).
+``derive_seed(seed, "toy", i, "sample1" | "sample2")``; train the reference-analysis DNN to
+separate them and score sample 2 (``ganlee.toys.training``); for each fraction f of
+``toys.selections`` keep the ``round(f * n2)`` events of sample 2 with the highest response and
+histogram their m_llg (``ganlee.toys.tensor_ops.selection_histograms``); one batched scan over
+every (toy, selection) histogram gives Z(selection, mass) and ``z_max``
+(``ganlee.toys.fits.fit_histograms``).
 
 The models of many toys are trained together (``toys.models_per_batch``, else as many as fit in
 memory); toy i's result does not depend on which toys share its pass or its chunk. Each model's
@@ -28,12 +29,9 @@ sample-2 ROC AUC on the scored events. Computing them changes no Z.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, TextIO
 
 import numpy as np
@@ -56,7 +54,8 @@ from ganlee.toys.settings import (
     training_dtype,
 )
 from ganlee.toys.sources import SampleSource
-from ganlee.toys.tensor_ops import pearson_rows, roc_auc, selection_histograms, sync
+from ganlee.toys.tensor_ops import pearson_rows, roc_auc, selection_histograms
+from ganlee.toys.timing import Timing
 from ganlee.toys.training import Key, draw_batch, pad_keys, score, train_models
 
 __all__ = [
@@ -69,39 +68,6 @@ __all__ = [
 
 #: ``draw_sample2(key)``: sample 2 of the toy ``key`` (with any injected events).
 DrawSample2 = Callable[[Key], torch.Tensor]
-
-
-@dataclass
-class Timing:
-    """Wall-clock seconds per phase (synchronised with the device at phase boundaries)."""
-
-    sampling: float = 0.0
-    train: float = 0.0
-    score: float = 0.0
-    fit: float = 0.0
-    toys: int = 0
-
-    @contextlib.contextmanager
-    def phase(self, name: str, device: torch.device) -> Iterator[None]:
-        """Add the time of the block (device synchronised before and after) to ``name``."""
-        sync(device)
-        t0 = time.perf_counter()
-        yield
-        sync(device)
-        setattr(self, name, getattr(self, name) + time.perf_counter() - t0)
-
-    @property
-    def total(self) -> float:
-        return self.sampling + self.train + self.score + self.fit
-
-    def summary(self) -> str:
-        tot = self.total or float("nan")
-        parts = [
-            f"{name} {getattr(self, name):.2f} s ({100 * getattr(self, name) / tot:.0f}%)"
-            for name in ("sampling", "train", "score", "fit")
-        ]
-        rate = 3600.0 * self.toys / tot if self.toys else float("nan")
-        return f"{self.toys} toys in {tot:.2f} s ({rate:,.0f} toys/hour): " + ", ".join(parts)
 
 
 class ToyEngine:
@@ -417,13 +383,9 @@ class ToyEngine:
         seeds = np.array([derive_seed(seed, "toy", int(i)) for i in index], dtype=np.int64)
         return {"toy_index": index, "seed": seeds, **out, **self._common(), **self._extras(passes)}
 
-    def run_observed(self, data: np.ndarray) -> dict[str, np.ndarray]:
-        """The toy procedure once on observed data (sample 2 = ``data``; sample 1 from the source).
-
-        Returns the chunk arrays with K = 1 and ``toy_index = [-1]``, plus ``edges`` and
-        ``counts`` (S, nbins), plus the enabled options' keys (``_extras``). Seeds are keyed
-        ``("observed", ...)``; with ``toys.inject`` the signal is added to the observed data too.
-        """
+    def _observed_input(self, data: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
+        """The observed events on the device and the selection sizes of sample 2 (the data and
+        any injected events); ``ConfigError`` for a wrong shape or too few events."""
         data = np.asarray(data)
         if data.ndim != 2 or data.shape[1] != len(FEATURE_NAMES):
             msg = (
@@ -431,14 +393,23 @@ class ToyEngine:
                 f"got {data.shape}"
             )
             raise ConfigError(msg)
-        n_obs = data.shape[0]
-        n2 = n_obs + self.n_signal
+        n2 = data.shape[0] + self.n_signal
         what = "the observed data" + (
             f" with {self.n_signal} injected events" if self.n_signal else ""
         )
         sizes = selection_sizes(self.settings.selections, n2, what)
         check_folds(self.settings, n2, "the observed data")
-        obs = torch.as_tensor(data, dtype=torch.float32, device=self.device)
+        return torch.as_tensor(data, dtype=torch.float32, device=self.device), sizes
+
+    def run_observed(self, data: np.ndarray) -> dict[str, np.ndarray]:
+        """The toy procedure once on observed data (sample 2 = ``data``; sample 1 from the source).
+
+        Returns the chunk arrays with K = 1 and ``toy_index = [-1]``, plus ``edges`` and
+        ``counts`` (S, nbins), plus the enabled options' keys (``_extras``). Seeds are keyed
+        ``("observed", ...)``; with ``toys.inject`` the signal is added to the observed data too.
+        """
+        obs, sizes = self._observed_input(data)
+        n_obs, n2 = obs.shape[0], obs.shape[0] + self.n_signal
         print(
             f"[observe] {n_obs} observed events, sample 1: {self.n1} events "
             f"from {self.settings.source}",

@@ -68,6 +68,11 @@ class BackgroundFamily:
     def param_names(self) -> tuple[str, ...]:
         raise NotImplementedError
 
+    @property
+    def label(self) -> str:
+        """The function as matplotlib mathtext, for figure legends."""
+        raise NotImplementedError
+
     def counts(self, spec: Any, params: Sequence[float] | np.ndarray) -> np.ndarray:
         """Expected background counts per bin (nbins,) for public parameters ``params``."""
         raise NotImplementedError
@@ -109,6 +114,14 @@ class ExpPoly(BackgroundFamily):
     def param_names(self) -> tuple[str, ...]:
         return ("n0", *(f"a{k}" for k in range(1, self.order + 1)))
 
+    @property
+    def label(self) -> str:
+        if self.order == 2:
+            return r"$n_0\,e^{a t + b t^2}$"
+        if self.order == 1:
+            return r"$n_0\,e^{a t}$"
+        return rf"$n_0\,e^{{a_1 t + \ldots + a_{self.order} t^{self.order}}}$"
+
     def counts(self, spec: Any, params: Sequence[float] | np.ndarray) -> np.ndarray:
         p = self.check(params)
         coefs = [float(v) for v in p[1:]]
@@ -133,6 +146,10 @@ class Bernstein(BackgroundFamily):
     @property
     def param_names(self) -> tuple[str, ...]:
         return tuple(f"c{k}" for k in range(self.order + 1))
+
+    @property
+    def label(self) -> str:
+        return rf"Bernstein polynomial of order {self.order}, $c_k \geq 0$"
 
     def basis(self, spec: Any) -> np.ndarray:
         """``B`` (nbins, N + 1): integral of ``b_{k,N}`` over each bin, in GeV."""
