@@ -268,8 +268,8 @@ _FREE_KEYS = ("source", "chunk_size", "diagnostics", "n_toys")
 
 
 def _procedure(chunks: Sequence[str | os.PathLike[str]]) -> tuple[dict[str, Any], str]:
-    """The toy configuration of a study's first chunk, without ``_FREE_KEYS``, and its
-    model hash."""
+    """The toy configuration of a study's first chunk, without ``_FREE_KEYS``, with the
+    background model of each selection (rule fit_model's choice), and its model hash."""
     from ganlee.chunks import read_chunk, resolve_chunk_paths
 
     paths, _ = resolve_chunk_paths(chunks)
@@ -278,6 +278,8 @@ def _procedure(chunks: Sequence[str | os.PathLike[str]]) -> tuple[dict[str, Any]
     for k in _FREE_KEYS:
         cfg.get("toys", {}).pop(k, None)
     cfg.pop("device", None)
+    models = ch.background_models
+    cfg["background_models"] = None if models is None else [str(m) for m in models]
     return cfg, ch.model_hash
 
 

@@ -126,12 +126,29 @@ def _per_selection(ax_p: Any, ax_e: Any, s: dict[str, Any], names: tuple[str, st
     rows = [*s["by_selection"], s["overall"]]
     x = np.arange(len(rows))
     labels = [_label(r["selection"]) for r in rows]
+    tests = [r["two_sample"] or {} for r in rows]
+    lowest = 1e-3
     for key, marker, text in (("ks_pvalue", "o", "KS"), ("ad_pvalue", "s", "Anderson-Darling")):
-        p = json_array([(r["two_sample"] or {}).get(key) for r in rows])
-        ax_p.plot(x, np.clip(p, 1e-12, 1), marker=marker, ls="none", ms=8, label=text)
+        p = np.clip(json_array([t.get(key) for t in tests]), 1e-300, 1)
+        below = np.array(
+            [key == "ad_pvalue" and t.get("ad_pvalue_bound") == "upper" for t in tests]
+        )
+        (line,) = ax_p.plot(x[~below], p[~below], marker=marker, ls="none", ms=8, label=text)
+        if below.any():
+            ax_p.plot(
+                x[below],
+                p[below],
+                marker="v",
+                ls="none",
+                ms=9,
+                color=line.get_color(),
+                label=f"{text}: upper bound",
+            )
+        if np.isfinite(p).any():
+            lowest = min(lowest, float(np.nanmin(p)))
     ax_p.axhline(s["checks"]["ks_pvalue"]["min"], color="0.4", ls="--", lw=1, label="threshold")
     ax_p.set_yscale("log")
-    ax_p.set_ylim(top=2)
+    ax_p.set_ylim(lowest / 10, 2)
     ax_p.set_ylabel("p-value (generator vs MC pool)")
     ax_p.legend(loc="lower left", fontsize=10)
     for j, (side, name, color) in enumerate(zip(_SIDES, names, _COLORS, strict=True)):
