@@ -100,7 +100,9 @@ def main() -> None:
     p.add_argument("--workdir", default="/tmp/bench_generators")
     p.add_argument("--json", default=None)
     p.add_argument("--verbose", action="store_true", help="training progress on stderr")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (1: robust on a loaded CPU)")
+    p.add_argument(
+        "--threads", type=int, default=1, help="torch threads (1: robust on a loaded CPU)"
+    )
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     base = load_config(args.config)

@@ -205,3 +205,22 @@ def test_all_invalid_samples_are_a_clear_error(workdir, nan_model, tmp_path, cap
     assert f"GAN model file '{nan_model}'" in err and "invalid" in err
     assert "Traceback" not in err
     assert not any(tmp_path.glob("*.npz")) and not (tmp_path / "v.json").exists()
+
+
+def test_failed_fidelity_gate_stops_with_require_fidelity(workdir, tmp_path, capsys) -> None:
+    """The 3-epoch model is told apart from MC (AUC ~1): a warning by default, exit 3 naming
+    the failed check when gan.require_fidelity is true."""
+    d = workdir
+    if not (d / "model.pt").is_file():
+        pytest.skip("needs the model of test_train_then_validate")
+    cfg = json.loads(json.dumps(CFG))
+    cfg["gan"]["require_fidelity"] = True
+    rc = run(
+        "gan-validate", "--config", json.dumps(cfg), "--features", str(d / "features.root"),
+        "--model", str(d / "model.pt"), "--history", str(d / "history.csv"),
+        "--out", str(tmp_path / "v.json"), "--plots", str(tmp_path / "plots"), "--no-feature-plots",
+    )
+    err = capsys.readouterr().err
+    assert rc == 3, err
+    assert "error: toys not validated: AUC" in err and "gan.require_fidelity" in err
+    assert json.loads((tmp_path / "v.json").read_text())["fidelity"]["passed"] is False
