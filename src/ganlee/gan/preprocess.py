@@ -136,6 +136,8 @@ class Preprocessor:
     offset: np.ndarray | None = None
     qmap: QuantileMap | None = None
     model_cols: tuple[int, ...] = ()
+    #: quantile mode: the generator's own marginals mapped onto N(0, 1) (``gan.recalibrate``).
+    recal: QuantileMap | None = None
     _cache: dict[str, dict[str, torch.Tensor]] = field(
         default_factory=dict, repr=False, compare=False
     )
@@ -242,6 +244,8 @@ class Preprocessor:
                 "qmap": self.qmap.state(),
                 "model_cols": list(self.model_cols),
             }
+            if self.recal is not None:
+                extra["recal"] = self.recal.state()
         return {
             **extra,
             "names": list(self.names),
@@ -272,6 +276,7 @@ class Preprocessor:
             offset=s["offset"].numpy().astype(np.float64) if "offset" in s else None,
             qmap=QuantileMap.from_state(s["qmap"]) if "qmap" in s else None,
             model_cols=tuple(int(c) for c in s.get("model_cols", ())),
+            recal=QuantileMap.from_state(s["recal"]) if "recal" in s else None,
         )
 
     # ---------------------------------------------------------------- encoding (numpy, float64)

@@ -17,7 +17,11 @@ from ganlee.gan.transforms import QuantileMap, derive_torch, derived_columns, wr
 if TYPE_CHECKING:
     from ganlee.gan.preprocess import Preprocessor
 
-__all__ = ["decode", "encode", "fit", "forward"]
+__all__ = ["decode", "encode", "fit", "forward", "recalibrate"]
+
+#: Generator outputs drawn to fit the marginal recalibration, and its knots.
+RECAL_EVENTS = 200_000
+RECAL_KNOTS = 512
 
 #: Bins of the histogram whose emptiest stretch places an angle's cut at +-pi.
 _ANGLE_BINS = 36
@@ -111,6 +115,11 @@ def decode(pre: Preprocessor, z: torch.Tensor) -> torch.Tensor:
     cache = pre._cache.setdefault(f"q{z.device}", {})
     if not cache:
         cache.update(pre.qmap._tensors(z.device))
+    if pre.recal is not None:
+        rc = pre._cache.setdefault(f"r{z.device}", {})
+        if not rc:
+            rc.update(pre.recal._tensors(z.device))
+        z = pre.recal.forward_torch(z, rc)
     v = pre.qmap.inverse(z, cache)
     x = torch.zeros((len(z), len(pre.names)), dtype=torch.float64, device=z.device)
     x[:, list(pre.model_cols)] = v
@@ -137,3 +146,25 @@ def decode(pre: Preprocessor, z: torch.Tensor) -> torch.Tensor:
             assert pre.window is not None
             out[:, j] = out[:, j].clamp(*_f32_inside(*pre.window))
     return out
+
+
+def recalibrate(pre: Preprocessor, net: torch.nn.Module, latent_dim: int, seed: int) -> None:
+    """Fit ``pre.recal``: the generated columns' marginals mapped onto N(0, 1).
+
+    ``RECAL_EVENTS`` outputs of ``net`` (latent vectors from ``seed``) define each column's
+    empirical CDF F_G; decoding then applies Phi^-1(F_G(y)) before the Gaussianising map, so the
+    decoded marginals are the training marginals while the generator's dependence between the
+    columns (its copula) is kept - a monotone per-column correction, it cannot change ranks.
+    """
+    dev = next(net.parameters()).device
+    gen = torch.Generator(device=dev).manual_seed(int(seed) & ((1 << 63) - 1))
+    with torch.inference_mode():
+        parts = [
+            net(torch.randn((50_000, latent_dim), generator=gen, device=dev)).double().cpu()
+            for _ in range(RECAL_EVENTS // 50_000)
+        ]
+    y = torch.cat(parts).numpy()
+    y = y[np.isfinite(y).all(axis=1)]
+    d = y.shape[1]
+    pre.recal = QuantileMap.fit(y, [None] * d, [None] * d, RECAL_KNOTS)
+    pre._cache.clear()

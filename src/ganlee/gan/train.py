@@ -239,6 +239,19 @@ def _check_losses(
     raise TrainingDivergedError(msg)
 
 
+def _recalibrate(trainer: Any, monitor: Monitor | None, pre: Preprocessor, seed: int) -> None:
+    """Fit the marginal recalibration (``quantile_mode.recalibrate``) on the weights saved."""
+    import copy
+
+    from ganlee.gan import quantile_mode
+
+    net = trainer.sampler
+    if monitor is not None and monitor.best_state is not None:
+        net = copy.deepcopy(net)
+        net.load_state_dict(monitor.best_state)
+    quantile_mode.recalibrate(pre, net.eval(), int(trainer.latent_dim), seed)
+
+
 @dataclass
 class _Setup:
     """What ``train`` derives from the config and the input before the epochs."""
@@ -463,6 +476,15 @@ def train(
         if callback is not None:
             callback(epoch, row)
 
+    if (
+        model_path is not None
+        and gan["recalibrate"]
+        and su.pre.mode == "quantile"
+        and gan["kind"] != "flow"
+    ):
+        _recalibrate(trainer, monitor, su.pre, derive_seed(seed, "gan_recalibrate"))
+        if ck_path is not None:  # the finished checkpoint samples like the model file
+            _save(ck_path, payload(full=True))
     if history_path is not None:
         write_history(history_path, history)
     if model_path is not None:

@@ -151,6 +151,28 @@ class QuantileMap:
                 out[:, j] = np.where(p < 0.5, special.ndtri(p), -special.ndtri(s))
         return np.clip(out, -8.5, 8.5)
 
+    def forward_torch(self, y: torch.Tensor, cache: dict[str, Any] | None = None) -> torch.Tensor:
+        """``forward`` in torch (float64 on ``y``'s device; knots found by ``searchsorted``)."""
+        t = self._tensors(y.device) if cache is None else cache
+        k = self.n_knots
+        kn = t["knots"]
+        yt = y.double().t().contiguous()  # (d, n)
+        nan = torch.isnan(yt)
+        yt = torch.where(nan, kn[:, :1], yt)
+        i = torch.searchsorted(kn, yt).clamp(1, k)
+        x0, x1 = kn.gather(1, i - 1), kn.gather(1, i)
+        frac = ((yt - x0) / (x1 - x0)).clamp(0.0, 1.0)
+        p = (i - 1 + frac) / k
+        s = (k - i + 1 - frac) / k
+        log_p1 = math.log(1 / k)
+        lo = torch.exp((log_p1 - (kn[:, 1:2] - yt) / t["tau_lo"][:, None]).clamp(max=0.0))
+        hi = torch.exp((log_p1 - (yt - kn[:, k - 1 : k]) / t["tau_hi"][:, None]).clamp(max=0.0))
+        p = torch.where((yt < kn[:, 1:2]) & ~t["hard_lo"][:, None], lo, p)
+        s = torch.where((yt > kn[:, k - 1 : k]) & ~t["hard_hi"][:, None], hi, s)
+        z = torch.where(p < 0.5, torch.special.ndtri(p), -torch.special.ndtri(s))
+        z = torch.where(nan, torch.nan, z.clamp(-8.5, 8.5))
+        return z.t()
+
     def _tensors(self, device: torch.device) -> dict[str, torch.Tensor]:
         f64 = torch.float64
         return {
