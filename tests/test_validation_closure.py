@@ -19,7 +19,13 @@ from ganlee.features import FEATURE_NAMES
 from ganlee.io import write_features
 from ganlee.stats.lee import clopper_pearson
 from ganlee.toys.sources import MIN_POOL_FACTOR, PoolSource, SampleSource
-from ganlee.validation.closure import closure_summary, edge_counts, pglobal_curve, scan_maxima
+from ganlee.validation.closure import (
+    closure_summary,
+    edge_counts,
+    mass_counts,
+    pglobal_curve,
+    scan_maxima,
+)
 from ganlee.validation.closure_plots import CLOSURE_PLOT_NAMES
 
 torch.set_num_threads(1)
@@ -51,6 +57,10 @@ def test_scan_maxima_and_edge_counting_on_known_scans():
     lo, hi = clopper_pearson(2, 4)
     assert overall["lo"] == pytest.approx(float(lo))
     assert overall["hi"] == pytest.approx(float(hi))
+    counts = mass_counts(zmax[:, 2], where[:, 2], MASSES)
+    expected = np.zeros(MASSES.size, dtype=int)
+    expected[[0, 3, 10, MASSES.size - 1]] = 1  # toys 0, 5, 2, 1; toy 4 has no maximum
+    np.testing.assert_array_equal(counts, expected)
     sel1 = edge_counts(zmax[:, 1], where[:, 1], MASSES)
     assert (sel1["n"], sel1["n_edge"], sel1["n_no_excess"]) == (4, 2, 1)  # edges: toys 1, 5
 
