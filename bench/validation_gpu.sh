@@ -10,8 +10,8 @@
 #             optionally pool.root (an independent MC pool >= 10x the toy size, mc-generate
 #             --index 200000+j): then the closure study mc_pool and closure.json are added
 #   OUT_DIR:  summary.json, plots/, per-study LEE summaries, logs, timing.txt
-#   N_TOYS:   toys of the GAN, MC-bootstrap, MC-pool and GAN-ensemble studies (default 2000); N_OTHER:
-#             toys of the injection and sculpting studies (default N_TOYS; fewer saves time, each
+#   N_TOYS:   toys of the GAN, MC-bootstrap, MC-pool and GAN-ensemble studies (default 2000);
+#             N_OTHER: toys of the injection and sculpting studies (default N_TOYS; fewer saves time, each
 #             study's LEE then counts its own toys); BUDGET_S: wall-clock seconds for everything
 #             (default 300): toy studies still pending when 62% of it has passed are skipped
 #             and the summary is written with --partial; GAN_EPOCHS: epochs of every GAN of the
