@@ -263,7 +263,8 @@ def validation_toys_inputs(wildcards):
     model = _validation_model(wildcards.study)
     pool = _vstudies().parse_study(wildcards.study).source == "mc_pool"
     inputs = {
-        "features": validation_pool_input() if pool else "results/mc/features.root"
+        "features": validation_pool_input() if pool else "results/mc/features.root",
+        "background": "results/fit/background.json",
     }
     if model:
         inputs["model"] = model

@@ -12,7 +12,9 @@ rule gan_train:
         runtime=gan_train_runtime,
         mem_mb=gan_train_mem_mb,
     params:
-        cfg=cfg_json("gan", "mc.selection"),
+        cfg=cfg_json(
+            "gan", "mc.selection", drop=("gan.fidelity", "gan.require_fidelity")
+        ),
         checkpoint="results/gan/checkpoint.pt",
     shell:
         "ganlee gan-train --config {params.cfg:q} --features {input} --model {output.model} "
@@ -41,7 +43,7 @@ rule gan_validate:
     conda:
         "../envs/torch.yaml"
     params:
-        cfg=cfg_json("gan", "mc.selection"),
+        cfg=cfg_json("gan", "mc.selection", "toys.sample1_size", "toys.sample2_size"),
     shell:
         "ganlee gan-validate --config {params.cfg:q} --features {input.features} "
         "--model {input.model} --history {input.history} --out {output.metrics} "

@@ -80,7 +80,8 @@ rule validation_toys_chunk:
         n=chunk_count,
     shell:
         "ganlee toys --config {params.cfg:q} {params.model} --features {input.features} "
-        "--first {params.first} --count {params.n} --out {output} > {log} 2>&1"
+        "--background {input.background} --first {params.first} --count {params.n} "
+        "--out {output} > {log} 2>&1"
 
 
 rule validation_aggregate:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -52,7 +53,7 @@ def test_train_then_validate(workdir, capsys) -> None:
     rc = run("gan-train", *common, "--model", str(d / "model.pt"), "--history", str(d / "history.csv"), "--checkpoint", str(d / "ck.pt"))
     assert rc == 0
     err = capsys.readouterr().err
-    assert "2000 events, 1600 for training, 400 held out" in err
+    assert "2000 events, 1440 for training, 160 monitor, 400 held out" in err
     assert "step/s" in err and "ETA" in err
     assert (d / "model.pt").is_file() and (d / "ck.pt").is_file()
     assert len((d / "history.csv").read_text().splitlines()) == 4
@@ -73,11 +74,19 @@ def test_train_then_validate(workdir, capsys) -> None:
     assert all(0 <= v["ks"] <= 1 and v["w1"] >= 0 for v in res["per_feature"].values())
     assert len(res["model"]["sha"]) == 16
     names = {p.name for p in (d / "plots").iterdir()}
-    stems = ("features", "correlations", "losses")  # per-feature plots: test below
+    stems = ("features", "correlations", "losses", "monitor")  # per-feature plots: test below
     assert names == {f"{n}.{e}" for n in stems for e in ("pdf", "png")}
     magic = {".png": b"\x89PNG", ".pdf": b"%PDF"}
     assert all((d / "plots" / p).read_bytes()[:4] == magic[Path(p).suffix] for p in names)
-    assert "AUC" in capsys.readouterr().err
+    gate = res["fidelity"]
+    assert set(gate["checks"]) == {"auc", "ks_min_pvalue", "mllg_pvalue"}
+    for c in gate["checks"].values():
+        assert set(c) == {"value", "threshold", "passed"}
+    assert gate["passed"] == all(c["passed"] for c in gate["checks"].values())
+    assert gate["message"].startswith("toys validated: " if gate["passed"] else "toys not validated: ")
+    assert gate["n_events"] == 200  # the toy size (all 2000 MC events) capped at half the hold-out
+    err = capsys.readouterr().err
+    assert "AUC" in err and gate["message"] in err
 
     # A second train call finds the finished checkpoint and only rewrites the outputs.
     (d / "model.pt").unlink()
@@ -147,3 +156,52 @@ def test_per_feature_plots(tmp_path) -> None:
     assert sorted(p.name for p in paths) == sorted(f"{n}.{e}" for n in stems for e in ("pdf", "png"))
     magic = {".png": b"\x89PNG", ".pdf": b"%PDF"}
     assert all(p.read_bytes()[:4] == magic[p.suffix] for p in paths)
+
+
+def test_exploding_losses_stop_with_exit_3(workdir, tmp_path, capsys) -> None:
+    """gan.lr 1000 keeps the losses finite (~1e21) but exploding: exit 3, no model."""
+    cfg = json.loads(json.dumps(CFG))
+    cfg["gan"]["lr"] = 1000.0
+    rc = run(
+        "gan-train", "--config", json.dumps(cfg), "--features", str(workdir / "features.root"),
+        "--model", str(tmp_path / "m.pt"), "--history", str(tmp_path / "h.csv"),
+    )
+    err = capsys.readouterr().err
+    assert rc == 3, err
+    assert "diverged" in err and "gan.divergence_threshold" in err
+    assert not (tmp_path / "m.pt").exists() and not (tmp_path / "h.csv").exists()
+
+
+@pytest.fixture(scope="module")
+def nan_model(workdir, tmp_path_factory):
+    """A valid checkpoint whose generator weights are all NaN: every sample is invalid."""
+    from ganlee.gan.train import train
+    from ganlee.io import read_features
+
+    path = tmp_path_factory.mktemp("nan_model") / "broken.pt"
+    train(read_features(workdir / "features.root"), CFG, model_path=path, stream=io.StringIO())
+    ck = torch.load(path, weights_only=True)
+    ck["generator_state"] = {k: torch.full_like(v, float("nan")) for k, v in ck["generator_state"].items()}
+    torch.save(ck, path)
+    return path
+
+
+@pytest.mark.parametrize("command", ["gan-validate", "toys", "observe"])
+def test_all_invalid_samples_are_a_clear_error(workdir, nan_model, tmp_path, capsys, command) -> None:
+    feats = str(workdir / "features.root")
+    cfg = json.dumps({**CFG, "toys": {"sample1_size": 200, "sample2_size": 200}})
+    args = {
+        "gan-validate": ["--history", str(tmp_path / "h.csv"), "--out", str(tmp_path / "v.json"),
+                         "--plots", str(tmp_path / "plots")],
+        "toys": ["--first", "0", "--count", "1", "--out", str(tmp_path / "c.npz")],
+        "observe": ["--data", feats, "--out", str(tmp_path / "o.npz")],
+    }[command]
+    if command == "gan-validate":
+        (tmp_path / "h.csv").write_text("epoch,generator_steps,loss_critic,loss_generator,"
+                                        "wasserstein,gradient_penalty,seconds\n")
+    rc = run(command, "--config", cfg, "--features", feats, "--model", str(nan_model), *args)
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert f"GAN model file '{nan_model}'" in err and "invalid" in err
+    assert "Traceback" not in err
+    assert not any(tmp_path.glob("*.npz")) and not (tmp_path / "v.json").exists()

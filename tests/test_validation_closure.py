@@ -1,4 +1,5 @@
-"""The closure test: its statistics against known answers, then the chain at tiny sizes through
+"""The closure test: its statistics against known answers (the KS / Anderson-Darling p-values
+themselves: tests/test_validation_compare.py), then the chain at tiny sizes through
 the CLI (``ganlee toys`` on two independent pools and on a distorted generator,
 ``ganlee validation-closure``, ``ganlee validation-closure-plots``)."""
 
@@ -18,9 +19,14 @@ from ganlee.features import FEATURE_NAMES
 from ganlee.io import write_features
 from ganlee.stats.lee import clopper_pearson
 from ganlee.toys.sources import MIN_POOL_FACTOR, PoolSource, SampleSource
-from ganlee.validation.closure import closure_summary, edge_counts, pglobal_curve, scan_maxima
+from ganlee.validation.closure import (
+    closure_summary,
+    edge_counts,
+    mass_counts,
+    pglobal_curve,
+    scan_maxima,
+)
 from ganlee.validation.closure_plots import CLOSURE_PLOT_NAMES
-from ganlee.validation.compare import two_sample_test
 
 torch.set_num_threads(1)
 
@@ -28,27 +34,6 @@ MASSES = np.arange(135.0, 166.0)
 
 
 # ---------------------------------------------------------------------- the statistics
-def test_ks_and_ad_pvalues_of_one_distribution_are_uniform():
-    """Under the null the p-values are uniform (KS exact p is discrete and conservative: at most
-    uniform); a shift of one standard deviation is found almost always."""
-    rng = np.random.default_rng(0)
-    reps, n = 300, 60
-    ks, ad, ks_alt = [], [], []
-    for _ in range(reps):
-        a, b = rng.normal(size=n), rng.normal(size=n)
-        t = two_sample_test(a, b)
-        ks.append(t.ks_pvalue)
-        ad.append(t.ad_pvalue)
-        ks_alt.append(two_sample_test(a, b + 1.0).ks_pvalue)
-    ks_arr, ad_arr = np.array(ks), np.array(ad)
-    for level in (0.05, 0.2):
-        lo, hi = clopper_pearson(level * reps, reps, 0.999)
-        assert np.mean(ks_arr <= level) <= hi  # conservative
-        assert lo / 2 <= np.mean(ks_arr <= level)
-        assert lo <= np.mean(ad_arr <= level) <= hi  # scipy table: exact in [0.001, 0.25]
-    assert np.mean(np.array(ks_alt) < 0.01) > 0.9
-
-
 def test_scan_maxima_and_edge_counting_on_known_scans():
     T, S, M = 6, 2, MASSES.size
     z = np.zeros((T, S, M))
@@ -72,6 +57,10 @@ def test_scan_maxima_and_edge_counting_on_known_scans():
     lo, hi = clopper_pearson(2, 4)
     assert overall["lo"] == pytest.approx(float(lo))
     assert overall["hi"] == pytest.approx(float(hi))
+    counts = mass_counts(zmax[:, 2], where[:, 2], MASSES)
+    expected = np.zeros(MASSES.size, dtype=int)
+    expected[[0, 3, 10, MASSES.size - 1]] = 1  # toys 0, 5, 2, 1; toy 4 has no maximum
+    np.testing.assert_array_equal(counts, expected)
     sel1 = edge_counts(zmax[:, 1], where[:, 1], MASSES)
     assert (sel1["n"], sel1["n_edge"], sel1["n_no_excess"]) == (4, 2, 1)  # edges: toys 1, 5
 
@@ -272,51 +261,48 @@ def test_shifted_mllg_generator_is_detected(chain):
     assert gen["median"] > ref["median"] + 1.0
 
 
-@pytest.mark.slow
-def test_different_procedures_are_refused(chain, tmp_path, capsys):
-    other = json.dumps({**CONFIG, "toys": {**TOYS, "selections": [0.5, 1.0]}})
-    rc = ganlee(
+def _closure_rc(cfg_text: str, a: Path, b: Path, out: Path) -> int:
+    return ganlee(
         [
             "validation-closure",
             "--config",
-            other,
+            cfg_text,
             "--study",
-            "pool_a",
-            str(chain / "pool_a"),
+            "a",
+            str(a),
             "--study",
-            "x",
-            str(chain / "pool_b"),
+            "b",
+            str(b),
             "--out",
-            str(tmp_path / "c.json"),
+            str(out),
         ]
     )
-    assert rc == 0  # the procedure is read from the chunks, which agree
-    bad = chain / "bad"
-    bad.mkdir(exist_ok=True)
+
+
+@pytest.mark.slow
+def test_the_procedure_is_read_from_the_chunks(chain, tmp_path):
+    other = json.dumps({**CONFIG, "toys": {**TOYS, "selections": [0.5, 1.0]}})
+    assert _closure_rc(other, chain / "pool_a", chain / "pool_b", tmp_path / "c.json") == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("change", ["seed", "background_models"])
+def test_different_procedures_are_refused(chain, tmp_path, capsys, change):
+    from ganlee.background.choice import Choice
     from ganlee.chunks import write_chunk
     from ganlee.toys.run import ToyEngine
 
-    cfg = load_config(json.dumps({**CONFIG, "seed": 9}))
+    cfg = load_config(json.dumps({**CONFIG, "seed": 9 if change == "seed" else CONFIG["seed"]}))
     pool = PoolSource.from_config(cfg, chain / "pool_b.root", torch.device("cpu"))
-    write_chunk(bad / "chunk_0.npz", ToyEngine(cfg, pool).run_toys(0, 3))
-    rc = ganlee(
-        [
-            "validation-closure",
-            "--config",
-            json.dumps(CONFIG),
-            "--study",
-            "a",
-            str(chain / "pool_a"),
-            "--study",
-            "b",
-            str(bad),
-            "--out",
-            str(tmp_path / "d.json"),
-        ]
-    )
-    assert rc == 2
-    assert "seed" in capsys.readouterr().err
-    assert not (tmp_path / "d.json").exists()
+    models = ["exp_poly3", "exp_poly2", "exp_poly2"] if change == "background_models" else None
+    engine = ToyEngine(cfg, pool, background=Choice(models, "test", "test") if models else None)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    write_chunk(bad / "chunk_0.npz", engine.run_toys(0, 3))
+    out = tmp_path / "d.json"
+    assert _closure_rc(json.dumps(CONFIG), chain / "pool_a", bad, out) == 2
+    assert f"['{change}'] differ" in capsys.readouterr().err
+    assert not out.exists()
 
 
 @pytest.mark.slow

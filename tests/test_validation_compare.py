@@ -54,7 +54,11 @@ def test_permutation_anderson_darling_is_exact_and_seeded():
     r2 = two_sample_test(a, b, n_permutations=199, seed=5)
     assert r1.ad_pvalue == r2.ad_pvalue
     assert r1.ad_pvalue <= 2 / 200  # the observed statistic beats (nearly) every permutation
-    assert r1.ad_pvalue_bound is None
+    # p = 1 / (n + 1): no permutation as extreme, the true p-value is below the resolution
+    assert r1.ad_pvalue_bound == ("upper" if r1.ad_pvalue <= 1 / 200 else None)
+    apart = two_sample_test(a, b + 100.0, n_permutations=99, seed=5)
+    assert apart.ad_pvalue == pytest.approx(1 / 100)
+    assert apart.ad_pvalue_bound == "upper"
     same = two_sample_test(a, _zmax_like(rng, 200), n_permutations=199, seed=5)
     assert same.ad_pvalue > 0.01
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import shutil
 import sys
 import tempfile
@@ -22,24 +23,35 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Train the WGAN-GP / WGAN-clip on the MC features; resumes from --checkpoint.",
     )
     add_config_argument(p)
-    p.add_argument("--features", required=True, help="features ROOT file (results/mc/features.root)")
+    p.add_argument(
+        "--features", required=True, help="features ROOT file (results/mc/features.root)"
+    )
     p.add_argument("--model", required=True, help="output model (results/gan/model.pt), at the end")
     p.add_argument("--history", required=True, help="output per-epoch losses CSV")
-    p.add_argument("--checkpoint", default=None, help="resumable checkpoint (resumed if it matches)")
+    p.add_argument(
+        "--checkpoint", default=None, help="resumable checkpoint (resumed if it matches)"
+    )
     p.set_defaults(func=gan_train)
 
     v = sub.add_parser(
         "gan-validate",
         help="compare GAN events with the held-out MC (rule gan_validate)",
-        description="Metrics (W1, KS, correlations, classifier AUC, FPD, KPD) and plots, MC hold-out.",
+        description=(
+            "Metrics (W1, KS, correlations, classifier AUC, FPD, KPD), the fidelity gate at the "
+            "toy size and plots, against the MC hold-out."
+        ),
     )
     add_config_argument(v)
     v.add_argument("--features", required=True, help="features ROOT file the model was trained on")
     v.add_argument("--model", required=True, help="model file (results/gan/model.pt)")
-    v.add_argument("--history", required=True, help="history CSV of the training (for the loss plot)")
+    v.add_argument(
+        "--history", required=True, help="history CSV of the training (for the loss plot)"
+    )
     v.add_argument("--out", required=True, help="output metrics JSON (results/gan/validation.json)")
     v.add_argument("--plots", required=True, help="output plot directory (results/gan/plots)")
-    v.add_argument("--no-feature-plots", action="store_true", help="only the overview page of features")
+    v.add_argument(
+        "--no-feature-plots", action="store_true", help="only the overview page of features"
+    )
     v.set_defaults(func=gan_validate)
 
 
@@ -66,7 +78,9 @@ def gan_train(args: argparse.Namespace) -> int:
 
 
 def read_history(path: str | Path) -> list[dict[str, float]]:
-    """The per-epoch history CSV written by ``gan-train`` as a list of float rows."""
+    """The per-epoch history CSV written by ``gan-train`` as a list of float rows (the monitor
+    columns only on the monitored epochs)."""
+    from ganlee.gan.monitor import MONITOR_COLUMNS
     from ganlee.gan.train import HISTORY_COLUMNS
     from ganlee.io import InputError
 
@@ -80,11 +94,18 @@ def read_history(path: str | Path) -> list[dict[str, float]]:
         if missing:
             msg = f"history file '{p}' lacks column(s) {missing}"
             raise InputError(msg)
+        rows = []
         try:
-            return [{k: float(r[k]) for k in HISTORY_COLUMNS} for r in reader]
+            for r in reader:
+                row = {k: float(r[k]) for k in HISTORY_COLUMNS}
+                mon = {k: float(r[k]) for k in MONITOR_COLUMNS if r.get(k) not in (None, "")}
+                if mon and all(math.isfinite(v) for v in mon.values()):
+                    row.update(mon)
+                rows.append(row)
         except (TypeError, ValueError) as exc:
             msg = f"history file '{p}' has a non-numeric entry: {exc}"
             raise InputError(msg) from exc
+    return rows
 
 
 def run_validation(
@@ -104,8 +125,9 @@ def run_validation(
     """
     import numpy as np
 
+    from ganlee.gan.fidelity import fidelity_gate, toy_size
     from ganlee.gan.metrics import evaluate
-    from ganlee.gan.plots import plot_correlations, plot_features, plot_losses
+    from ganlee.gan.plots import plot_correlations, plot_features, plot_losses, plot_monitor
     from ganlee.gan.sample import sample
     from ganlee.gan.train import data_fingerprint
     from ganlee.io import InputError, write_json
@@ -115,7 +137,8 @@ def run_validation(
     split = model.split
     if len(x) != int(split["n_events"]) or data_fingerprint(x) != split["data_fingerprint"]:
         msg = (
-            f"{features_source} ({len(x)} events, fingerprint {data_fingerprint(x)}) is not the input the "
+            f"{features_source} ({len(x)} events, fingerprint {data_fingerprint(x)}) is not the "
+            "input the "
             f"model '{model.path}' was trained on ({split['n_events']} events, fingerprint "
             f"{split['data_fingerprint']}): rerun gan_train"
         )
@@ -137,6 +160,15 @@ def run_validation(
     )
     names = list(model.feature_names)
     metrics = evaluate(mc, gan, names, derive_seed(seed, "gan_validate", "metrics"))
+    gate = fidelity_gate(
+        mc,
+        gan,
+        names,
+        toy_size(cfg, int(split["n_events"])),
+        cfg["gan"]["fidelity"],
+        model.window,
+        derive_seed(seed, "gan_validate", "fidelity"),
+    )
     result: dict[str, Any] = {
         "model": {
             "path": str(model.path),
@@ -151,6 +183,8 @@ def run_validation(
         "holdout_fraction": float(split["holdout_fraction"]),
         "sampling": stats.as_dict(),
         "invalid_fraction": stats.invalid_fraction,
+        "fidelity": gate,
+        "best": model.best,
         **metrics,
     }
     if plots is not None:
@@ -161,10 +195,13 @@ def run_validation(
             kinds = list(model.preprocessor.kinds)
             plot_features(mc, gan, names, kinds, tmp, model.window, per_feature=feature_plots)
             c = metrics["correlation"]
-            plot_correlations(np.array(c["mc"]), np.array(c["gan"]), names, tmp / "correlations.png")
+            plot_correlations(
+                np.array(c["mc"]), np.array(c["gan"]), names, tmp / "correlations.png"
+            )
             hist_rows = history if history is not None else model.history
             if hist_rows:
                 plot_losses(hist_rows, tmp / "losses.png")
+                plot_monitor(hist_rows, tmp / "monitor.png", model.best)
             if final.exists():
                 shutil.rmtree(final)
             tmp.rename(final)
@@ -175,10 +212,12 @@ def run_validation(
     pf = metrics["per_feature"]
     worst = max(pf, key=lambda k: pf[k]["ks"])
     print(
-        f"[gan_validate] AUC {metrics['classifier']['auc']:.4f} | FPD {metrics['fpd']['value']:.4g} "
+        f"[gan_validate] AUC {metrics['classifier']['auc']:.4f} | "
+        f"FPD {metrics['fpd']['value']:.4g} "
         f"(inf {metrics['fpd']['inf_value']:.4g} +- {metrics['fpd']['inf_error']:.2g}) | KPD "
         f"{metrics['kpd']['value']:.3g} | mean W1/std {metrics['w1_over_std_mean']:.4f} | max KS "
-        f"{metrics['ks_max']:.4f} ({worst}) | corr max|diff| {metrics['correlation']['max_abs_diff']:.3f}",
+        f"{metrics['ks_max']:.4f} ({worst}) | corr max|diff| "
+        f"{metrics['correlation']['max_abs_diff']:.3f}",
         file=sys.stderr,
         flush=True,
     )
@@ -195,7 +234,7 @@ def gan_validate(args: argparse.Namespace) -> int:
     model = load_model(args.model, device=resolve_device(cfg["device"]))
     x = read_features(args.features, names=model.feature_names)
     history = read_history(args.history)
-    run_validation(
+    result = run_validation(
         x,
         model,
         cfg,
@@ -204,5 +243,22 @@ def gan_validate(args: argparse.Namespace) -> int:
         history=history,
         features_source=f"features file '{args.features}'",
         feature_plots=not args.no_feature_plots,
+    )
+    gate = result["fidelity"]
+    if gate["passed"]:
+        print(f"[gan_validate] fidelity gate: {gate['message']}", file=sys.stderr, flush=True)
+        return 0
+    if cfg["gan"]["require_fidelity"]:
+        print(
+            f"ganlee gan-validate: error: {gate['message']} (model '{args.model}'; "
+            "gan.require_fidelity is true: the toys would not be trustworthy)",
+            file=sys.stderr,
+        )
+        return 3
+    print(
+        f"[gan_validate] WARNING: {gate['message']} (model '{args.model}'); the toys run anyway "
+        "(set gan.require_fidelity: true to stop here)",
+        file=sys.stderr,
+        flush=True,
     )
     return 0

@@ -24,9 +24,10 @@ __all__ = [
     "classifier_auc",
     "correlation_matrix",
     "evaluate",
-    "frechet_distance",
     "fpd_infinity",
+    "frechet_distance",
     "kpd",
+    "one_thread",
     "standardise",
 ]
 
@@ -73,7 +74,7 @@ def frechet_distance(x: np.ndarray, y: np.ndarray) -> float:
 
 def fpd_infinity(
     x: np.ndarray, y: np.ndarray, rng: np.random.Generator, n_points: int = 7, n_repeats: int = 5
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """FPD extrapolated to infinite N: FD on subsamples of size N, fit ``a + b / N``, report ``a``.
 
     Following arXiv:2211.10295 (sec. 3), where FPD_inf removes the 1/N bias of the finite-sample
@@ -103,7 +104,7 @@ def fpd_infinity(
 def kpd(
     x: np.ndarray, y: np.ndarray, rng: np.random.Generator, batch: int = 1000, n_batches: int = 10
 ) -> dict[str, float]:
-    """Kernel physics distance: unbiased MMD^2 with ``k(a, b) = (a.b / d + 1)^3`` (arXiv:2211.10295).
+    """Kernel physics distance: unbiased MMD^2, ``k(a, b) = (a.b / d + 1)^3`` (arXiv:2211.10295).
 
     Median and interquartile half-range over ``n_batches`` random batches of ``batch`` events.
     """
@@ -117,10 +118,21 @@ def kpd(
         kyy = (b @ b.T / d + 1) ** 3
         kxy = (a @ b.T / d + 1) ** 3
         off = m * (m - 1)
-        mmd2 = (kxx.sum() - np.trace(kxx)) / off + (kyy.sum() - np.trace(kyy)) / off - 2 * kxy.mean()
+        mmd2 = (
+            (kxx.sum() - np.trace(kxx)) / off + (kyy.sum() - np.trace(kyy)) / off - 2 * kxy.mean()
+        )
         vals.append(mmd2)
     q25, q50, q75 = np.percentile(vals, [25, 50, 75])
     return {"value": float(q50), "error": float(0.5 * (q75 - q25)), "batch": int(m)}
+
+
+def one_thread() -> Any:
+    """Limit OpenMP/BLAS to one thread inside the block: the histogram gradient boosting's
+    OpenMP barriers spin-wait, and on a loaded machine (parallel Snakemake jobs on two cores)
+    two threads take more than 30x as long as one."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
 
 
 def classifier_auc(
@@ -138,14 +150,15 @@ def classifier_auc(
     n = min(len(mc), len(gan))
     a = mc[rng.permutation(len(mc))[:n]]
     b = gan[rng.permutation(len(gan))[:n]]
-    n_tr = int(round(train_fraction * n))
+    n_tr = round(train_fraction * n)
     x_tr = np.concatenate([a[:n_tr], b[:n_tr]])
     y_tr = np.concatenate([np.zeros(n_tr), np.ones(n_tr)])
     x_te = np.concatenate([a[n_tr:], b[n_tr:]])
     y_te = np.concatenate([np.zeros(n - n_tr), np.ones(n - n_tr)])
     clf = HistGradientBoostingClassifier(max_iter=max_iter, random_state=int(seed % (2**32)))
-    clf.fit(x_tr, y_tr)
-    auc = float(roc_auc_score(y_te, clf.predict_proba(x_te)[:, 1]))
+    with one_thread():
+        clf.fit(x_tr, y_tr)
+        auc = float(roc_auc_score(y_te, clf.predict_proba(x_te)[:, 1]))
     # Standard error of an AUC of two equal samples under the null (Hanley-McNeil, no separation).
     n_te = n - n_tr
     se_null = float(np.sqrt((2 * n_te + 1) / (12.0 * n_te * n_te))) if n_te else float("nan")
@@ -204,6 +217,9 @@ def evaluate(
             "gan": c_gan.tolist(),
         },
         "classifier": auc,
-        "fpd": {"value": frechet_distance(zs_mc, zs_gan), **{f"inf_{k}": v for k, v in fpd_inf.items()}},
+        "fpd": {
+            "value": frechet_distance(zs_mc, zs_gan),
+            **{f"inf_{k}": v for k, v in fpd_inf.items()},
+        },
         "kpd": kpd(zs_mc, zs_gan, rng),
     }

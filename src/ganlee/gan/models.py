@@ -40,7 +40,7 @@ def build_generator(gan_cfg: dict[str, Any], n_features: int) -> nn.Sequential:
 
 
 def build_critic(gan_cfg: dict[str, Any], n_features: int) -> nn.Sequential:
-    """Critic ``n_features -> critic_layers -> 1`` (seed: 18-512-512-512-1), no output activation."""
+    """Critic ``n_features -> critic_layers -> 1`` (reference: 18-512-512-512-1), linear output."""
     return mlp(n_features, gan_cfg["critic_layers"], 1)
 
 

@@ -4,7 +4,8 @@
   mark ratios outside it);
 * ``features``: all features on one page (same panels, smaller);
 * ``correlations``: Pearson correlation matrices of MC and GAN and their difference;
-* ``losses``: critic and generator losses, Wasserstein estimate and penalty per epoch.
+* ``losses``: critic and generator losses, Wasserstein estimate and penalty per epoch;
+* ``monitor``: the hold-out monitor metrics of the training and the kept epoch.
 
 A ``path`` argument names the figure: ``<dir>/<name>.png`` writes ``<dir>/<name>.pdf`` and
 ``<dir>/<name>.png`` (``ganlee.plotstyle.save_figure``); the functions return both paths.
@@ -30,7 +31,14 @@ from ganlee.plotstyle import (
     use_style,
 )
 
-__all__ = ["feature_axis", "plot_correlations", "plot_feature", "plot_features", "plot_losses"]
+__all__ = [
+    "feature_axis",
+    "plot_correlations",
+    "plot_feature",
+    "plot_features",
+    "plot_losses",
+    "plot_monitor",
+]
 
 #: Range of the GAN/MC ratio panels; points outside are drawn as arrows at its edge.
 RATIO_RANGE = (0.5, 1.5)
@@ -245,4 +253,33 @@ def plot_losses(history: Sequence[Mapping[str, float]], path: str | Path) -> lis
         ax.set_xlabel("Epoch")
         ax.legend(fontsize="x-small", loc="best")
     label_simulation(axes[0], fontsize=13)
+    return _save(fig, path)
+
+
+def plot_monitor(
+    history: Sequence[Mapping[str, float]], path: str | Path, best: Mapping[str, float] | None
+) -> list[Path]:
+    """The hold-out monitor metrics per monitored epoch (classifier AUC, W1 of m_llg in MC
+    standard deviations, their sum: the score) with the kept (best) epoch marked; nothing
+    without monitored epochs."""
+    rows = [r for r in history if np.isfinite(r.get("monitor_score", float("nan")))]
+    if not rows:
+        return []
+    plt = use_style()
+    ep = np.array([r["epoch"] for r in rows], dtype=float)
+    fig, ax = plt.subplots(figsize=(7.5, 5.0))
+    auc = [r["monitor_auc"] - 0.5 for r in rows]
+    ax.plot(ep, auc, "o-", ms=3, color=MC_COLOR, label="classifier AUC $-$ 0.5")
+    w1 = [r["monitor_w1_m_llg"] for r in rows]
+    ax.plot(ep, w1, "s-", ms=3, color=GAN_COLOR, label=r"$W_1(m_{\ell\ell\gamma}) / \sigma_{MC}$")
+    ax.plot(ep, [r["monitor_score"] for r in rows], "-", lw=2, color="k", label="score (sum)")
+    if best:
+        ax.axvline(
+            best["epoch"], color="#94a4a2", ls="--", label=f"kept: epoch {int(best['epoch'])}"
+        )
+    ax.set_yscale("log")
+    ax.set_xlabel("Epoch")
+    ax.set_ylabel("Monitor metric (lower is better)")
+    ax.legend(fontsize="small", loc="best")
+    label_simulation(ax, fontsize=13)
     return _save(fig, path)

@@ -1,8 +1,15 @@
 """Feature transforms between physical events and the GAN's scaled space, and the validity rules.
 
-Two modes (config key ``gan.preprocessing``):
+Three modes (config key ``gan.preprocessing``):
 
-``physical`` (default)
+``quantile`` (default)
+    Jet counts dequantised (``n_jets`` learnt as ``n_jets - n_central_jets``), positive features
+    in log, azimuthal angles rotated so that their cut at +-pi falls where the MC density is
+    lowest, then each column Gaussianised by ``ganlee.gan.transforms.QuantileMap``: m_llg keeps
+    a finite density at the window edges, angles stay inside [-pi, pi], counts non-negative. With
+    ``gan.derived_features`` the generator sees the 14 independent quantities and e_llg, e_ll,
+    pt_ll_over_m_llg and phi_met are computed exactly (``ganlee.gan.transforms``).
+``physical``
     Each feature is first mapped so that every finite generator output decodes to a valid
     event, then min-max scaled to [-1, 1] as in the reference analysis (arXiv:2404.07822):
     m_llg -> logit of its position inside the analysis window (decoded with a sigmoid, so it can
@@ -15,8 +22,8 @@ Two modes (config key ``gan.preprocessing``):
     folded into [0, pi] when the MC angle is never negative). Dequantisation: arXiv:1511.01844
     (sec. 3.1), as used for discrete data in normalising flows (arXiv:1605.08803).
 ``minmax``
-    The reference analysis's min-max scaling; integers are rounded, and events outside the
-    physical bounds are rejected (resampled) by the sampler.
+    The reference analysis's plain min-max scaling; integers are rounded, and events outside
+    the physical bounds are rejected (resampled) by the sampler.
 
 Validity of an event (``valid_mask``): all features finite; jet counts non-negative integers;
 angles inside [-pi, pi]; positive features > 0; m_llg inside the analysis window;
@@ -34,6 +41,8 @@ import numpy as np
 import torch
 
 from ganlee.features import ANGLE_FEATURES, INTEGER_FEATURES, POSITIVE_FEATURES
+from ganlee.gan import quantile_mode
+from ganlee.gan.transforms import QuantileMap
 
 __all__ = [
     "KINDS",
@@ -45,6 +54,7 @@ __all__ = [
 ]
 
 KINDS = ("window", "positive", "angle", "integer", "plain")
+MODES = ("quantile", "physical", "minmax")
 #: Largest float32 not above pi: generated angles are clamped to +-PI32 so that they pass a
 #: float64 check ``|phi| <= pi`` after conversion.
 PI32 = float(np.nextafter(np.float32(math.pi), np.float32(0.0)))
@@ -122,7 +132,13 @@ class Preprocessor:
     allow_zero: np.ndarray
     #: (sub, total) column pairs with ``x[sub] <= x[total]`` (n_central_jets <= n_jets).
     pairs: tuple[tuple[int, int], ...] = ()
-    _cache: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict, repr=False, compare=False)
+    #: quantile mode: angle rotations, the Gaussianising map, the generated columns.
+    offset: np.ndarray | None = None
+    qmap: QuantileMap | None = None
+    model_cols: tuple[int, ...] = ()
+    _cache: dict[str, dict[str, torch.Tensor]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     # ---------------------------------------------------------------- fitting and (de)serialising
     @classmethod
@@ -135,15 +151,20 @@ class Preprocessor:
         window: tuple[float, float] | None = None,
         kinds: Mapping[str, str] | None = None,
         rng: np.random.Generator | None = None,
+        knots: int = 256,
+        derived: bool = False,
     ) -> Preprocessor:
-        """Fit on training events ``x`` (n, d). ``rng`` draws the dequantisation used for the fit."""
-        if mode not in ("physical", "minmax"):
-            msg = f"config key 'gan.preprocessing': unknown mode '{mode}' (expected physical or minmax)"
+        """Fit on training events ``x`` (n, d). ``rng`` draws the dequantisation used for the fit;
+        ``knots`` and ``derived`` apply to the quantile mode."""
+        if mode not in MODES:
+            msg = f"config key 'gan.preprocessing': unknown mode '{mode}' (expected one of {MODES})"
             raise ValueError(msg)
         x = np.asarray(x, dtype=np.float64)
         names = tuple(names)
         if x.ndim != 2 or x.shape[1] != len(names):
-            msg = f"features have shape {x.shape}, expected (n, {len(names)}) for {len(names)} names"
+            msg = (
+                f"features have shape {x.shape}, expected (n, {len(names)}) for {len(names)} names"
+            )
             raise ValueError(msg)
         klist = feature_kinds(names, window, kinds)
         d = len(names)
@@ -157,7 +178,8 @@ class Preprocessor:
                 lo, hi = window
                 if col.min() < lo or col.max() > hi:
                     msg = (
-                        f"feature '{names[j]}' has values in [{col.min():.6g}, {col.max():.6g}], outside "
+                        f"feature '{names[j]}' has values in [{col.min():.6g}, "
+                        f"{col.max():.6g}], outside "
                         f"the analysis window [{lo}, {hi}] (config keys mc.selection.m_llg_min/max)"
                     )
                     raise ValueError(msg)
@@ -194,15 +216,34 @@ class Preprocessor:
             allow_zero=allow_zero,
             pairs=pairs,
         )
-        y = pre._forward(x, rng if rng is not None else np.random.default_rng(0))
+        rng = rng if rng is not None else np.random.default_rng(0)
+        if mode == "quantile":
+            quantile_mode.fit(pre, x, rng, knots, derived)
+            return pre
+        y = pre._forward(x, rng)
         lo, hi = y.min(axis=0), y.max(axis=0)
         pre.mid = 0.5 * (lo + hi)
         pre.half = np.where(hi > lo, 0.5 * (hi - lo), 1.0)
         return pre
 
+    @property
+    def dim(self) -> int:
+        """Number of generated columns (the generator's output width)."""
+        return len(self.model_cols) if self.mode == "quantile" else len(self.names)
+
     def state(self) -> dict[str, Any]:
-        """A dict of plain Python values and tensors (loadable with ``torch.load(weights_only=True)``)."""
+        """Plain Python values and tensors (loadable with ``torch.load(weights_only=True)``)."""
+        extra: dict[str, Any] = {}
+        if self.mode == "quantile":
+            assert self.qmap is not None
+            assert self.offset is not None
+            extra = {
+                "offset": torch.from_numpy(self.offset.copy()),
+                "qmap": self.qmap.state(),
+                "model_cols": list(self.model_cols),
+            }
         return {
+            **extra,
             "names": list(self.names),
             "kinds": list(self.kinds),
             "mode": self.mode,
@@ -228,6 +269,9 @@ class Preprocessor:
             folded=s["folded"].numpy().astype(bool),
             allow_zero=s["allow_zero"].numpy().astype(bool),
             pairs=tuple((int(a), int(b)) for a, b in s["pairs"]),
+            offset=s["offset"].numpy().astype(np.float64) if "offset" in s else None,
+            qmap=QuantileMap.from_state(s["qmap"]) if "qmap" in s else None,
+            model_cols=tuple(int(c) for c in s.get("model_cols", ())),
         )
 
     # ---------------------------------------------------------------- encoding (numpy, float64)
@@ -252,6 +296,8 @@ class Preprocessor:
 
     def encode(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Events (n, d) -> scaled training inputs (float32); ``rng`` draws the dequantisation."""
+        if self.mode == "quantile":
+            return quantile_mode.encode(self, np.asarray(x, dtype=np.float64), rng)
         y = self._forward(np.asarray(x, dtype=np.float64), rng)
         return ((y - self.mid) / self.half).astype(np.float32)
 
@@ -270,6 +316,10 @@ class Preprocessor:
 
         Decoding is deterministic; rows that are not valid must be rejected by the caller.
         """
+        if self.mode == "quantile":
+            xq = quantile_mode.decode(self, z)
+            none = torch.zeros(len(z), dtype=torch.bool, device=z.device)
+            return Decoded(x=xq, valid=valid_mask(xq, self), repaired=none)
         t = self._tensors(z.device)
         y = z.float() * t["half"] + t["mid"]
         x = y.clone()
@@ -314,7 +364,9 @@ def valid_mask(x: np.ndarray | torch.Tensor, pre: Preprocessor) -> Any:
     row valid here stays valid after conversion to float64.
     """
     is_torch = isinstance(x, torch.Tensor)
-    xt = x if is_torch else torch.from_numpy(np.asarray(x, dtype=np.float64))
+    xt: torch.Tensor = (
+        x if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x, dtype=np.float64))
+    )
     if xt.ndim != 2 or xt.shape[1] != len(pre.names):
         msg = f"events have shape {tuple(xt.shape)}, expected (n, {len(pre.names)})"
         raise ValueError(msg)

@@ -27,15 +27,40 @@ from torch import nn
 from ganlee.device import resolve_device
 from ganlee.gan.models import build_generator
 from ganlee.gan.preprocess import Preprocessor
-from ganlee.gan.train import CHECKPOINT_FORMAT
+from ganlee.gan.train import CHECKPOINT_FORMAT, READABLE_FORMATS
 from ganlee.io import InputError
 
-__all__ = ["GanModel", "SampleStats", "file_sha", "load_model", "sample", "sample_torch"]
+__all__ = [
+    "GanModel",
+    "ModelUnusableError",
+    "SampleStats",
+    "build_sampler",
+    "file_sha",
+    "load_model",
+    "sample",
+    "sample_torch",
+]
 
 log = logging.getLogger(__name__)
 #: Abort when more than this fraction of generated events is invalid (a broken model).
 MAX_REJECTED_FRACTION = 0.5
 DEFAULT_BATCH = 65536
+
+
+class ModelUnusableError(InputError):
+    """The model's samples are (almost) all invalid; the message names the model file.
+
+    An ``InputError``: every CLI command that samples (toys, observe, gan-validate, the
+    validation studies) turns it into a one-line error and exit 2."""
+
+
+def build_sampler(gan_cfg: dict[str, Any], dim: int) -> nn.Module:
+    """The sampled network of ``gan_cfg["kind"]`` (WGAN generator or ``FlowSampler``), untrained."""
+    if gan_cfg.get("kind") == "flow":
+        from ganlee.gan.flow import build_flow
+
+        return build_flow(gan_cfg, dim)
+    return build_generator(gan_cfg, dim)
 
 
 @dataclass
@@ -85,6 +110,8 @@ class GanModel:
         history: per-epoch losses.
         seed: master seed of the training.
         path: the checkpoint file.
+        latent_dim: width of the latent vectors.
+        best: the monitored epoch and metrics of the saved weights (None without monitoring).
     """
 
     generator: nn.Module
@@ -99,6 +126,7 @@ class GanModel:
     seed: int
     path: Path
     latent_dim: int
+    best: dict[str, float] | None = None
     last_stats: SampleStats = field(default_factory=SampleStats)
 
 
@@ -112,7 +140,7 @@ def file_sha(path: str | Path) -> str:
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> GanModel:
-    """Load ``model.pt`` (or a training checkpoint) onto ``device`` (``cpu``, ``cuda``, ``auto``, ...).
+    """Load ``model.pt`` (or a training checkpoint) onto ``device`` (``cpu``, ``cuda``, ``auto``).
 
     Raises ``InputError`` naming the file when it is missing, unreadable or not a ganlee GAN.
     """
@@ -125,7 +153,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> GanModel
     except Exception as exc:
         msg = f"GAN model file '{p}' is not a readable torch checkpoint: {exc}"
         raise InputError(msg) from exc
-    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
+    if not isinstance(ck, dict) or ck.get("format") not in READABLE_FORMATS:
         found = ck.get("format") if isinstance(ck, dict) else type(ck).__name__
         msg = (
             f"GAN model file '{p}' is not a ganlee GAN checkpoint "
@@ -136,9 +164,10 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> GanModel
     try:
         names = tuple(ck["feature_names"])
         gan_cfg = dict(ck["config"])
-        gen = build_generator(gan_cfg, len(names))
-        gen.load_state_dict(ck["generator_state"])
         pre = Preprocessor.from_state(ck["preprocessor"])
+        gen = build_sampler(gan_cfg, pre.dim)
+        gen.load_state_dict(ck["generator_state"])
+        latent_dim = int(ck.get("latent_dim", gan_cfg["latent_dim"]))
         window = None if ck["window"] is None else (float(ck["window"][0]), float(ck["window"][1]))
         split = dict(ck["split"])
         history = [dict(r) for r in ck["history"]]
@@ -161,7 +190,8 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> GanModel
         history=history,
         seed=seed,
         path=p,
-        latent_dim=int(gan_cfg["latent_dim"]),
+        latent_dim=latent_dim,
+        best=None if ck.get("best") is None else dict(ck["best"]),
     )
 
 
@@ -208,10 +238,11 @@ def sample_torch(
             filled += take
             if stats.drawn >= 1000 and stats.invalid_fraction > MAX_REJECTED_FRACTION:
                 msg = (
-                    f"GAN model '{model.path}': {stats.invalid_fraction:.1%} of {stats.drawn} generated "
-                    f"events are invalid (limit {MAX_REJECTED_FRACTION:.0%}); the model is unusable"
+                    f"GAN model file '{model.path}': {stats.invalid_fraction:.1%} of {stats.drawn} "
+                    f"generated events are invalid (limit {MAX_REJECTED_FRACTION:.0%}); "
+                    "the model is unusable: retrain it (rule gan_train)"
                 )
-                raise RuntimeError(msg)
+                raise ModelUnusableError(msg)
     model.last_stats = stats
     level = logging.WARNING if stats.invalid_fraction > 0.01 else logging.INFO
     log.log(

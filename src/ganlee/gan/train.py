@@ -1,44 +1,42 @@
-"""WGAN training: WGAN-GP (arXiv:1704.00028) or weight clipping (arXiv:1701.07875), resumable.
+"""GAN / flow training entry point: split, preprocessing, epochs, monitoring, checkpoints.
 
-One *training step* is ``n_critic`` critic updates (each on a fresh real batch) followed by one
-generator update; an epoch is ``n_train // (batch_size * n_critic)`` steps, so each real event is
-seen once per epoch. Losses (arXiv:1704.00028, Algorithm 1)::
+The WGAN step (WGAN-GP, arXiv:1704.00028, or weight clipping, arXiv:1701.07875, with an EMA of
+the generator) is ``ganlee.gan.wgan.Trainer``; the normalising flow (``gan.kind: flow``) is
+``ganlee.gan.flow.FlowTrainer``. Both run epochs of steps from per-epoch seeds
+``derive_seed(seed, "gan_train", "epoch", e)``, so a run resumed from an epoch checkpoint repeats
+the run that was not interrupted.
 
-    L_critic = D(fake) - D(real) + lambda * (||grad_xhat D(xhat)||_2 - 1)^2,
-               xhat = eps * real + (1 - eps) * fake,  eps ~ U[0, 1]  (one eps per event)
-    L_gen    = -D(G(z)),  z ~ N(0, 1)
+Divergence: training stops (``TrainingDivergedError``, exit 3 in the CLI) when a loss is NaN/inf
+or its magnitude exceeds ``gan.divergence_threshold`` (an exploding critic: with the gradient
+penalty the critic is about 1-Lipschitz on Gaussianised features, so |W| stays O(1-10)).
 
-(for ``wgan_clip``: no penalty, critic weights clamped to [-c, c] after each critic update).
-
-All random numbers of an epoch (the batch permutation, latent vectors, interpolation weights) are
-drawn up front from a generator seeded with ``derive_seed(seed, "gan_train", "epoch", e)`` into
-static buffers; the step reads them by a step counter kept on the device. The same step function
-therefore runs eagerly or captured once in a CUDA graph and replayed (the fast path, default on
-CUDA), with the same updates, and a run resumed from an epoch checkpoint repeats exactly the run
-that was not interrupted.
+Monitoring (``ganlee.gan.monitor``): every ``gan.monitor_every`` epochs the sampled network is
+scored on monitor events (``gan.monitor_fraction`` of the events, split off the training set);
+the saved ``generator_state`` is the best-scoring one (docs/design.md,
+"Generator (GAN and flow): preprocessing, training, fidelity").
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import hashlib
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 import torch
-from torch import nn
 
 from ganlee.config import ConfigError, config_hash, validate
 from ganlee.device import resolve_device
 from ganlee.features import FEATURE_NAMES
 from ganlee.gan.models import init_seeded
+from ganlee.gan.monitor import MONITOR_COLUMNS, Monitor
 from ganlee.gan.preprocess import Preprocessor
+from ganlee.gan.wgan import Trainer, cpu_state, matmul_tf32, resolve_fast_path
 from ganlee.io import InputError, atomic_path, features_fingerprint
 from ganlee.progress import Progress
 from ganlee.seeds import derive_seed, numpy_rng
@@ -46,19 +44,24 @@ from ganlee.seeds import derive_seed, numpy_rng
 __all__ = [
     "CHECKPOINT_FORMAT",
     "HISTORY_COLUMNS",
+    "READABLE_FORMATS",
     "TrainResult",
     "Trainer",
     "TrainingDivergedError",
     "check_finite",
+    "cpu_state",
     "data_fingerprint",
     "matmul_tf32",
     "resolve_fast_path",
     "split_indices",
+    "split_monitor",
     "train",
     "write_history",
 ]
 
-CHECKPOINT_FORMAT = "ganlee-gan-v1"
+CHECKPOINT_FORMAT = "ganlee-gan-v2"
+#: Formats ``load_model`` reads (v1: no monitor, no EMA, generator of width len(names)).
+READABLE_FORMATS = ("ganlee-gan-v1", CHECKPOINT_FORMAT)
 HISTORY_COLUMNS = (
     "epoch",
     "generator_steps",
@@ -69,11 +72,18 @@ HISTORY_COLUMNS = (
     "seconds",
 )
 #: gan config keys that do not change the training trajectory: a checkpoint stays resumable.
-_RESUME_NEUTRAL = ("epochs", "checkpoint_every", "fast_path", "validation_events")
+_RESUME_NEUTRAL = (
+    "epochs",
+    "checkpoint_every",
+    "fast_path",
+    "validation_events",
+    "fidelity",
+    "require_fidelity",
+)
 
 
 class TrainingDivergedError(RuntimeError):
-    """A loss became NaN or infinite: training stopped, no model was written."""
+    """A loss became NaN/inf or exploded: training stopped, no model was written."""
 
 
 @dataclass
@@ -94,7 +104,9 @@ def check_finite(x: np.ndarray, names: Sequence[str], source: str = "features") 
     """``x`` as float64 (n, len(names)); refuses NaN/inf naming the column, first row and count."""
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim != 2 or arr.shape[1] != len(names):
-        msg = f"{source}: expected an array (n, {len(names)}) ordered {list(names)}, got {arr.shape}"
+        msg = (
+            f"{source}: expected an array (n, {len(names)}) ordered {list(names)}, got {arr.shape}"
+        )
         raise InputError(msg)
     if arr.shape[0] == 0:
         msg = f"{source}: no events"
@@ -128,259 +140,33 @@ def split_indices(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.nd
     return np.sort(perm[n_hold:]), np.sort(perm[:n_hold])
 
 
-def resolve_fast_path(name: str, device: torch.device) -> str:
-    """``auto`` -> ``cuda_graph`` on CUDA, ``eager`` elsewhere; ``cuda_graph`` off CUDA is an error."""
-    if name == "auto":
-        return "cuda_graph" if device.type == "cuda" else "eager"
-    if name == "cuda_graph" and device.type != "cuda":
-        msg = f"config key 'gan.fast_path' is 'cuda_graph' but the device is '{device}' (use auto or eager)"
-        raise ConfigError(msg)
-    return name
-
-
-def _make_optimizer(
-    params: Sequence[nn.Parameter], gan: Mapping[str, Any], device: torch.device
-) -> torch.optim.Adam:
-    kw: dict[str, Any] = {"lr": float(gan["lr"]), "betas": tuple(float(b) for b in gan["betas"])}
-    if device.type == "cuda":  # capturable: step counters on the device (needed by CUDA graphs)
-        kw.update(capturable=True, fused=True)
-    return torch.optim.Adam(params, **kw)
-
-
-@contextlib.contextmanager
-def matmul_tf32(enabled: bool, device: torch.device) -> Iterator[None]:
-    """Allow TF32 matmuls on CUDA inside the block (config key ``gan.tf32``), then restore."""
-    if not enabled or device.type != "cuda":
-        yield
-        return
-    old = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = True
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32 = old
-
-
-def _load_optimizer(opt: torch.optim.Optimizer, state: Mapping[str, Any]) -> None:
-    """Load a saved optimizer state, keeping this device's implementation flags (a checkpoint
-    written on a GPU, with capturable/fused Adam, resumes on a CPU and vice versa)."""
-    state = dict(state)
-    flags = ("capturable", "fused", "foreach", "differentiable")
-    current = opt.param_groups
-    groups = []
-    for saved, cur in zip(state["param_groups"], current, strict=True):
-        groups.append({**saved, **{k: cur[k] for k in flags if k in cur}})
-    state["param_groups"] = groups
-    opt.load_state_dict(state)
-
-
-_Snapshot = tuple[list[torch.Tensor], dict[int, dict[str, torch.Tensor]]]
-
-
-def _snapshot(module: nn.Module, opt: torch.optim.Optimizer) -> _Snapshot:
-    params = [p.detach().clone() for p in module.parameters()]
-    state = {
-        i: {k: v.detach().clone() for k, v in opt.state[p].items() if isinstance(v, torch.Tensor)}
-        for i, p in enumerate(module.parameters())
-        if p in opt.state
-    }
-    return params, state
-
-
-def _restore(module: nn.Module, opt: torch.optim.Optimizer, snap: _Snapshot) -> None:
-    """Copy a snapshot back *in place* (a captured CUDA graph keeps pointing at the same memory)."""
-    params, state = snap
-    with torch.no_grad():
-        for i, p in enumerate(module.parameters()):
-            p.copy_(params[i])
-            for k, v in opt.state.get(p, {}).items():
-                if isinstance(v, torch.Tensor):
-                    if i in state and k in state[i]:
-                        v.copy_(state[i][k])
-                    else:
-                        v.zero_()
-
-
-class Trainer:
-    """The WGAN training step over device-resident data, run eagerly or as a replayed CUDA graph.
-
-    Arguments:
-        generator, critic: the networks (moved to ``device``).
-        data: scaled training events (n, d), float32.
-        gan: the ``gan`` config section.
-        device: torch device.
-        fast_path: ``eager`` or ``cuda_graph``.
-
-    References:
-        arXiv:1704.00028 (WGAN-GP), arXiv:1701.07875 (WGAN, weight clipping).
-    """
-
-    def __init__(
-        self,
-        generator: nn.Module,
-        critic: nn.Module,
-        data: torch.Tensor,
-        gan: Mapping[str, Any],
-        device: torch.device,
-        fast_path: str = "eager",
-    ) -> None:
-        self.device = device
-        self.G = generator.to(device)
-        self.D = critic.to(device)
-        self.kind = gan["kind"]
-        self.B = int(gan["batch_size"])
-        self.k = int(gan["n_critic"])
-        self.latent = int(gan["latent_dim"])
-        self.gp_weight = float(gan["gp_weight"])
-        self.clip = float(gan["clip_value"])
-        self.data = data.to(device=device, dtype=torch.float32).contiguous()
-        n = len(self.data)
-        self.steps = n // (self.B * self.k)
-        if self.steps < 1:
-            msg = (
-                f"config keys gan.batch_size ({self.B}) x gan.n_critic ({self.k}) = {self.B * self.k} "
-                f"events per generator step, but the training split has only {n} events: lower them"
-            )
-            raise ConfigError(msg)
-        self.opt_g = _make_optimizer(list(self.G.parameters()), gan, device)
-        self.opt_d = _make_optimizer(list(self.D.parameters()), gan, device)
-        s, k, B = self.steps, self.k, self.B
-        self.perm_buf = torch.zeros((s, k, B), dtype=torch.long, device=device)
-        self.noise_buf = torch.zeros((s, k + 1, B, self.latent), device=device)
-        self.eps_buf = torch.zeros((s, k, B, 1), device=device)
-        self.step_ptr = torch.zeros(1, dtype=torch.long, device=device)
-        self.loss_buf = torch.zeros((s, 4), device=device)
-        self._sign = torch.cat([torch.full((B,), 1.0 / B), torch.full((B,), -1.0 / B)]).to(device)
-        self._zero = torch.zeros((), device=device)
-        self.fast_path = fast_path
-        self.graph: torch.cuda.CUDAGraph | None = None
-
-    # ---------------------------------------------------------------- the step
-    def _critic_update(self, x: torch.Tensor) -> torch.Tensor:
-        """One critic update on ``x`` = [real; fake; interpolates] (3B rows; 2B for wgan_clip)."""
-        B = self.B
-        if self.kind == "wgan_gp":
-            x = x.detach().requires_grad_(True)
-            out = self.D(x).view(-1)
-            # Rows are independent, so d(sum of the interpolate outputs)/dx is the per-event
-            # critic gradient at the interpolates (zero on the other rows).
-            (grad,) = torch.autograd.grad(out[2 * B :].sum(), x, create_graph=True)
-            gp = (torch.linalg.vector_norm(grad[2 * B :], dim=1) - 1).square().mean()
-        else:
-            out = self.D(x).view(-1)
-            gp = self._zero
-        w = torch.dot(out[: 2 * B], self._sign)  # mean D(real) - mean D(fake)
-        loss = gp * self.gp_weight - w
-        self.opt_d.zero_grad(set_to_none=False)
-        loss.backward()
-        self.opt_d.step()
-        if self.kind == "wgan_clip":
-            with torch.no_grad():
-                params = list(self.D.parameters())
-                torch._foreach_clamp_min_(params, -self.clip)
-                torch._foreach_clamp_max_(params, self.clip)
-        return torch.stack([loss.detach(), w.detach(), gp.detach()])
-
-    def _step(self) -> None:
-        """One training step (k critic updates + 1 generator update); reads buffers at ``step_ptr``.
-
-        The k fake batches and interpolates are computed up front in one generator pass: the
-        generator does not change during the critic updates, so this is the same computation
-        with fewer, larger kernels.
-        """
-        ptr, k, B = self.step_ptr, self.k, self.B
-        idx = self.perm_buf.index_select(0, ptr).view(k * B)
-        z_all = self.noise_buf.index_select(0, ptr)[0]
-        real = self.data.index_select(0, idx).view(k, B, -1)
-        with torch.no_grad():
-            fake = self.G(z_all[:k].reshape(k * B, -1)).view(k, B, -1)
-            if self.kind == "wgan_gp":
-                eps = self.eps_buf.index_select(0, ptr)[0]
-                x_all = torch.cat([real, fake, torch.lerp(fake, real, eps)], dim=1)
-            else:
-                x_all = torch.cat([real, fake], dim=1)
-        stats = [self._critic_update(x_all[j]) for j in range(k)]
-        loss_g = -self.D(self.G(z_all[k])).mean()
-        self.opt_g.zero_grad(set_to_none=False)
-        loss_g.backward(inputs=list(self.G.parameters()))
-        self.opt_g.step()
-        row = torch.cat([torch.stack(stats).mean(0), loss_g.detach().view(1)])
-        self.loss_buf.index_copy_(0, ptr, row.view(1, 4))
-        ptr.add_(1)
-
-    def _capture(self) -> None:
-        """Warm up on a side stream, restore the exact pre-warm-up state, capture one step."""
-        snap_g, snap_d = _snapshot(self.G, self.opt_g), _snapshot(self.D, self.opt_d)
-        side = torch.cuda.Stream(self.device)
-        side.wait_stream(torch.cuda.current_stream(self.device))
-        with torch.cuda.stream(side):
-            for _ in range(3):
-                self.step_ptr.zero_()
-                self._step()
-        torch.cuda.current_stream(self.device).wait_stream(side)
-        _restore(self.G, self.opt_g, snap_g)
-        _restore(self.D, self.opt_d, snap_d)
-        self.step_ptr.zero_()
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            self._step()
-        self.graph = graph
-        torch.cuda.synchronize(self.device)
-
-    # ---------------------------------------------------------------- an epoch
-    def fill_epoch(self, seed: int) -> None:
-        """Draw the permutation, latent vectors and interpolation weights of one epoch."""
-        gen = torch.Generator(device=self.device)
-        gen.manual_seed(int(seed))
-        perm = torch.randperm(len(self.data), generator=gen, device=self.device)
-        self.perm_buf.copy_(perm[: self.perm_buf.numel()].view_as(self.perm_buf))
-        self.noise_buf.copy_(torch.randn(self.noise_buf.shape, generator=gen, device=self.device))
-        self.eps_buf.copy_(torch.rand(self.eps_buf.shape, generator=gen, device=self.device))
-        self.step_ptr.zero_()
-
-    def run_steps(self, n: int) -> None:
-        """Run ``n`` steps from the current step counter (no host synchronisation)."""
-        if self.fast_path == "cuda_graph" and self.graph is None:
-            self._capture()
-        for _ in range(n):
-            if self.graph is not None:
-                self.graph.replay()
-            else:
-                self._step()
-
-    def run_epoch(self, seed: int) -> np.ndarray:
-        """All steps of one epoch; returns the per-step losses (steps, 4) on the host."""
-        self.fill_epoch(seed)
-        self.run_steps(self.steps)
-        return self.loss_buf.detach().cpu().numpy().astype(np.float64)
-
-
 # -------------------------------------------------------------------- checkpoints and history
+def split_monitor(
+    train_idx: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(train, monitor) rows: ``fraction`` of the training rows taken out with
+    ``derive_seed(seed, "gan_monitor")``, sorted; no monitor below 20 events."""
+    n_mon = min(round(fraction * len(train_idx)), len(train_idx) // 2)
+    if n_mon < 20:
+        return train_idx, train_idx[:0]
+    perm = numpy_rng(seed, "gan_monitor").permutation(train_idx)
+    return np.sort(perm[n_mon:]), np.sort(perm[:n_mon])
+
+
 def write_history(path: str | Path, history: Sequence[Mapping[str, float]]) -> None:
-    """Atomically write the per-epoch history CSV (columns ``HISTORY_COLUMNS``)."""
+    """Atomically write the per-epoch history CSV (``HISTORY_COLUMNS`` + ``MONITOR_COLUMNS``;
+    the monitor columns are NaN on epochs without a monitor evaluation)."""
+    cols = HISTORY_COLUMNS + MONITOR_COLUMNS
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=HISTORY_COLUMNS)
+        w = csv.DictWriter(fh, fieldnames=cols)
         w.writeheader()
         for row in history:
-            w.writerow({k: row[k] for k in HISTORY_COLUMNS})
+            w.writerow({k: row.get(k, float("nan")) for k in cols})
 
 
 def _save(path: str | Path, payload: dict[str, Any]) -> None:
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-
-
-def _cpu_state(obj: nn.Module | torch.optim.Optimizer) -> dict[str, Any]:
-    def conv(v: Any) -> Any:
-        if isinstance(v, torch.Tensor):
-            return v.detach().cpu().clone()
-        if isinstance(v, dict):
-            return {k: conv(x) for k, x in v.items()}
-        if isinstance(v, list):
-            return [conv(x) for x in v]
-        return v
-
-    return conv(obj.state_dict())
 
 
 def _load_checkpoint(path: Path, key: str, stream: TextIO) -> dict[str, Any] | None:
@@ -389,10 +175,19 @@ def _load_checkpoint(path: Path, key: str, stream: TextIO) -> dict[str, Any] | N
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        print(f"[gan_train] checkpoint '{path}' is unreadable ({exc}); starting afresh", file=stream)
+        print(
+            f"[gan_train] checkpoint '{path}' is unreadable ({exc}); starting afresh", file=stream
+        )
         return None
-    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT or "critic_state" not in ck:
-        print(f"[gan_train] '{path}' is not a ganlee training checkpoint; starting afresh", file=stream)
+    if (
+        not isinstance(ck, dict)
+        or ck.get("format") != CHECKPOINT_FORMAT
+        or "trainer_state" not in ck
+    ):
+        print(
+            f"[gan_train] '{path}' is not a ganlee training checkpoint; starting afresh",
+            file=stream,
+        )
         return None
     if ck.get("resume_key") != key:
         print(
@@ -404,7 +199,109 @@ def _load_checkpoint(path: Path, key: str, stream: TextIO) -> dict[str, Any] | N
     return ck
 
 
-# -------------------------------------------------------------------- the training entry point
+def _epochs(gan: Mapping[str, Any]) -> int:
+    return int(gan["flow"]["epochs"] if gan["kind"] == "flow" else gan["epochs"])
+
+
+def _make_trainer(
+    gan: Mapping[str, Any], dim: int, scaled: np.ndarray, seed: int, device: torch.device, fast: str
+) -> Any:
+    data = torch.from_numpy(scaled)
+    if gan["kind"] == "flow":
+        from ganlee.gan.flow import FlowTrainer, init_flow
+
+        return FlowTrainer(init_flow(gan, dim, derive_seed(seed, "gan_init")), data, gan, device)
+    G, D = init_seeded(dict(gan), dim, derive_seed(seed, "gan_init"))
+    return Trainer(G, D, data, gan, device, fast)
+
+
+def _check_losses(
+    losses: np.ndarray, cols: Sequence[int], epoch: int, gan: Mapping[str, Any], last: str
+) -> None:
+    """Raise ``TrainingDivergedError`` on a NaN/inf loss, or one beyond gan.divergence_threshold,
+    in the loss columns ``cols`` the trainer fills."""
+    limit = float(gan["divergence_threshold"])
+    used = losses[:, list(cols)]
+    bad = ~np.isfinite(used)
+    what = "non-finite loss" if bad.any() else f"|loss| > gan.divergence_threshold ({limit:g})"
+    bad |= np.abs(np.nan_to_num(used, nan=0.0)) > limit
+    if not bad.any():
+        return
+    step = int(np.argmax(bad.any(axis=1)))
+    row = losses[step]
+    msg = (
+        f"gan_train diverged: {what} at epoch {epoch}, step {step + 1}/{len(losses)} (critic "
+        f"{row[0]:.4g}, wasserstein {row[1]:.4g}, penalty {row[2]:.4g}, "
+        f"generator/NLL {row[3]:.4g}). "
+        f"Stopped; no model written (last checkpoint: {last}). Lower gan.lr (now {gan['lr']:g}; "
+        f"gan.flow.lr for flows) or change gan.gp_weight / gan.clip_value."
+    )
+    raise TrainingDivergedError(msg)
+
+
+@dataclass
+class _Setup:
+    """What ``train`` derives from the config and the input before the epochs."""
+
+    x: np.ndarray
+    names: tuple[str, ...]
+    pre: Preprocessor
+    train_idx: np.ndarray
+    monitor_idx: np.ndarray
+    hold_idx: np.ndarray
+    window: tuple[float, float] | None
+    fingerprint: str
+    resume_key: str
+
+
+def _setup(
+    features: np.ndarray,
+    cfg: Mapping[str, Any],
+    names: tuple[str, ...],
+    window: tuple[float, float] | None,
+    kinds: Mapping[str, str] | None,
+    source: str,
+) -> _Setup:
+    gan, seed = cfg["gan"], int(cfg["seed"])
+    x = check_finite(features, names, source)
+    if window is None and "m_llg" in names:
+        sel = cfg["mc"]["selection"]
+        window = (float(sel["m_llg_min"]), float(sel["m_llg_max"]))
+    if gan["kind"] == "flow" and gan["preprocessing"] != "quantile":
+        msg = "config key 'gan.preprocessing' must be 'quantile' for gan.kind 'flow'"
+        raise ConfigError(msg)
+    fingerprint = data_fingerprint(x)
+    train_idx, hold_idx = split_indices(len(x), float(gan["holdout_fraction"]), seed)
+    every = int(gan["monitor_every"])
+    frac = float(gan["monitor_fraction"]) if every > 0 else 0.0
+    train_idx, monitor_idx = split_monitor(train_idx, frac, seed)
+    try:
+        pre = Preprocessor.fit(
+            x[train_idx],
+            names,
+            mode=gan["preprocessing"],
+            window=window,
+            kinds=kinds,
+            rng=numpy_rng(seed, "gan_dequantise", "fit"),
+            knots=int(gan["quantile_knots"]),
+            derived=bool(gan["derived_features"]),
+        )
+    except ValueError as exc:
+        raise InputError(f"{source}: {exc}") from exc
+    resume_key = config_hash(
+        {
+            "format": CHECKPOINT_FORMAT,
+            "seed": seed,
+            "gan": {k: v for k, v in gan.items() if k not in _RESUME_NEUTRAL},
+            "names": names,
+            "kinds": pre.kinds,
+            "window": window,
+            "data": fingerprint,
+        }
+    )
+    return _Setup(x, names, pre, train_idx, monitor_idx, hold_idx, window, fingerprint, resume_key)
+
+
 def train(
     features: np.ndarray,
     cfg: Mapping[str, Any],
@@ -419,124 +316,109 @@ def train(
     stream: TextIO | None = None,
     callback: Callable[[int, dict[str, float]], None] | None = None,
 ) -> TrainResult:
-    """Train the WGAN on ``features`` (all MC events; the hold-out is split off here).
+    """Train the generator of ``gan.kind`` on ``features`` (the hold-out is split off here).
 
     Arguments:
         features: events (n, d) in the order ``feature_names``; NaN/inf refused naming the column.
         cfg: full ganlee config (validated here; ``gan`` section, ``seed``, ``device`` used).
-        model_path: final model (weights, preprocessing, names, config, split), written atomically
-            at the end only.
-        history_path: per-epoch losses CSV (written at the end, with the resumed epochs).
+        model_path: final model, written atomically at the end only. Keys: format, kind, config
+            (the gan section), seed, feature_names, latent_dim, generator_state (the best
+            monitored EMA generator / flow), preprocessor, window, split, history, best,
+            epochs_done, train_info; ``model_hash`` of the toys is the file's SHA-256.
+        history_path: per-epoch losses and monitor metrics CSV (resumed epochs included).
         checkpoint_path: resumable state written every ``gan.checkpoint_every`` epochs; resumed
             when it exists and was made with the same trajectory-relevant config and input.
-        window: m_llg analysis window; default ``mc.selection.m_llg_min/max`` when m_llg is a feature.
+        window: m_llg analysis window; default ``mc.selection.m_llg_min/max`` (if m_llg is a
+            feature).
         kinds: feature-kind overrides (see ``ganlee.gan.preprocess.feature_kinds``).
         callback: called as ``callback(epoch, history_row)`` after each epoch.
 
     Raises:
         InputError: non-finite or out-of-range features.
         ConfigError: inconsistent config (batch larger than the data, cuda_graph on CPU).
-        TrainingDivergedError: a loss became NaN/inf (nothing is written but earlier checkpoints).
+        TrainingDivergedError: a loss became NaN/inf or exploded (nothing written but earlier
+            checkpoints).
     """
     t_start = time.perf_counter()
     stream = stream if stream is not None else sys.stderr
     cfg = validate(dict(cfg), "config")
-    gan = cfg["gan"]
-    seed = int(cfg["seed"])
-    names = tuple(feature_names)
-    x = check_finite(features, names, source)
-    if window is None and "m_llg" in names:
-        sel = cfg["mc"]["selection"]
-        window = (float(sel["m_llg_min"]), float(sel["m_llg_max"]))
+    gan, seed = cfg["gan"], int(cfg["seed"])
+    su = _setup(features, cfg, tuple(feature_names), window, kinds, source)
     device = resolve_device(cfg["device"])
-    fast_path = resolve_fast_path(gan["fast_path"], device)
-
-    fingerprint = data_fingerprint(x)
-    train_idx, hold_idx = split_indices(len(x), float(gan["holdout_fraction"]), seed)
-    try:
-        pre = Preprocessor.fit(
-            x[train_idx],
-            names,
-            mode=gan["preprocessing"],
-            window=window,
-            kinds=kinds,
-            rng=numpy_rng(seed, "gan_dequantise", "fit"),
-        )
-    except ValueError as exc:
-        raise InputError(f"{source}: {exc}") from exc
-    scaled = pre.encode(x[train_idx], numpy_rng(seed, "gan_dequantise"))
-    resume_key = config_hash(
-        {
-            "format": CHECKPOINT_FORMAT,
-            "seed": seed,
-            "gan": {k: v for k, v in gan.items() if k not in _RESUME_NEUTRAL},
-            "names": names,
-            "kinds": pre.kinds,
-            "window": window,
-            "data": fingerprint,
-        }
+    fast_path = resolve_fast_path(gan["fast_path"], device) if gan["kind"] != "flow" else "eager"
+    scaled = su.pre.encode(su.x[su.train_idx], numpy_rng(seed, "gan_dequantise"))
+    trainer = _make_trainer(gan, su.pre.dim, scaled, seed, device, fast_path)
+    monitor = (
+        Monitor(su.x[su.monitor_idx], su.pre, trainer.latent_dim, derive_seed(seed, "gan_monitor"))
+        if len(su.monitor_idx)
+        else None
     )
-
-    G, D = init_seeded(gan, len(names), derive_seed(seed, "gan_init"))
-    trainer = Trainer(G, D, torch.from_numpy(scaled), gan, device, fast_path)
     history: list[dict[str, float]] = []
     start = 0
+    epochs = _epochs(gan)
     ck_path = Path(checkpoint_path) if checkpoint_path is not None else None
-    ck = _load_checkpoint(ck_path, resume_key, stream) if ck_path is not None else None
-    if ck is not None and int(ck["epochs_done"]) > int(gan["epochs"]):
+    ck = _load_checkpoint(ck_path, su.resume_key, stream) if ck_path is not None else None
+    if ck is not None and int(ck["epochs_done"]) > epochs:
         print(
-            f"[gan_train] checkpoint '{ck_path}' is at epoch {ck['epochs_done']} > gan.epochs "
-            f"{gan['epochs']}; starting afresh",
+            f"[gan_train] checkpoint '{ck_path}' is at epoch {ck['epochs_done']} > {epochs} "
+            "epochs configured; starting afresh",
             file=stream,
         )
         ck = None
     if ck is not None:
-        G.load_state_dict(ck["generator_state"])
-        D.load_state_dict(ck["critic_state"])
-        _load_optimizer(trainer.opt_g, ck["opt_g_state"])
-        _load_optimizer(trainer.opt_d, ck["opt_d_state"])
+        trainer.sampler.load_state_dict(ck["sampler_state"])
+        trainer.load_full_state(ck["trainer_state"])
+        if monitor is not None and ck.get("monitor") is not None:
+            monitor.load(ck["monitor"])
         history = [dict(r) for r in ck["history"]]
         start = int(ck["epochs_done"])
         print(f"[gan_train] resuming from '{ck_path}' at epoch {start}", file=stream)
 
-    epochs = int(gan["epochs"])
     steps = trainer.steps
     print(
-        f"[gan_train] {source}: {len(x)} events, {len(train_idx)} for training, {len(hold_idx)} held "
-        f"out; kind {gan['kind']}, {steps} generator steps/epoch (batch {trainer.B}, n_critic "
-        f"{trainer.k}), epochs {start + 1}..{epochs}, device {device}, path {fast_path}",
+        f"[gan_train] {source}: {len(su.x)} events, {len(su.train_idx)} for training, "
+        f"{len(su.monitor_idx)} monitor, {len(su.hold_idx)} held out; kind {gan['kind']}, "
+        f"preprocessing {gan['preprocessing']} ({su.pre.dim} generated columns), "
+        f"{steps} steps/epoch, "
+        f"epochs {start + 1}..{epochs}, device {device}, path {fast_path}",
         file=stream,
         flush=True,
     )
 
     def payload(full: bool) -> dict[str, Any]:
+        best = monitor.best_state if monitor is not None else None
         out: dict[str, Any] = {
             "format": CHECKPOINT_FORMAT,
             "kind": gan["kind"],
             "config": dict(gan),
             "seed": seed,
-            "feature_names": list(names),
-            "generator_state": _cpu_state(G),
-            "preprocessor": pre.state(),
-            "window": None if window is None else list(window),
+            "feature_names": list(su.names),
+            "latent_dim": int(trainer.latent_dim),
+            "generator_state": best if best is not None else cpu_state(trainer.sampler),
+            "preprocessor": su.pre.state(),
+            "window": None if su.window is None else list(su.window),
             "split": {
                 "rule": "numpy_rng(seed, 'gan_split').permutation(n)[:round(holdout_fraction * n)]",
-                "n_events": len(x),
+                "n_events": len(su.x),
                 "holdout_fraction": float(gan["holdout_fraction"]),
-                "holdout_indices": torch.from_numpy(hold_idx.astype(np.int64)),
-                "data_fingerprint": fingerprint,
-                "features_fingerprint": features_fingerprint(x, names),
+                "holdout_indices": torch.from_numpy(su.hold_idx.astype(np.int64)),
+                "monitor_indices": torch.from_numpy(su.monitor_idx.astype(np.int64)),
+                "data_fingerprint": su.fingerprint,
+                "features_fingerprint": features_fingerprint(su.x, su.names),
             },
             "history": [dict(r) for r in history],
+            "best": None
+            if monitor is None or best is None
+            else {"epoch": monitor.best_epoch, **monitor.best_metrics},
             "epochs_done": len(history),
             "train_info": {"device": str(device), "fast_path": fast_path, "source": str(source)},
         }
         if full:
             out.update(
-                critic_state=_cpu_state(D),
-                opt_g_state=_cpu_state(trainer.opt_g),
-                opt_d_state=_cpu_state(trainer.opt_d),
-                resume_key=resume_key,
+                sampler_state=cpu_state(trainer.sampler),
+                trainer_state=trainer.full_state(),
+                monitor=None if monitor is None else monitor.state(),
+                resume_key=su.resume_key,
             )
         return out
 
@@ -544,22 +426,14 @@ def train(
         "gan_train", total=epochs * steps, unit="step", stream=stream, start=start * steps
     )
     every = int(gan["checkpoint_every"])
+    mon_every = int(gan["monitor_every"])
     for epoch in range(start + 1, epochs + 1):
         t0 = time.perf_counter()
         with matmul_tf32(bool(gan["tf32"]), device):
-            losses = trainer.run_epoch(derive_seed(seed, "gan_train", "epoch", epoch))
-        bad = ~np.isfinite(losses)
-        if bad.any():
-            step = int(np.argmax(bad.any(axis=1)))
-            last = f"epoch {len(history)}" if history else "none"
-            msg = (
-                f"gan_train diverged: non-finite loss at epoch {epoch}, step {step + 1}/{steps} "
-                f"(critic {losses[step, 0]:.4g}, wasserstein {losses[step, 1]:.4g}, penalty "
-                f"{losses[step, 2]:.4g}, generator {losses[step, 3]:.4g}). Stopped; no model written "
-                f"(last checkpoint: {last}). Lower gan.lr (now {gan['lr']:g}) or change "
-                f"gan.gp_weight / gan.clip_value."
-            )
-            raise TrainingDivergedError(msg)
+            losses = trainer.run_epoch(derive_seed(seed, "gan_train", "epoch", epoch), epoch)
+        _check_losses(
+            losses, trainer.loss_columns, epoch, gan, f"epoch {len(history)}" if history else "none"
+        )
         row = {
             "epoch": float(epoch),
             "generator_steps": float(epoch * steps),
@@ -569,11 +443,20 @@ def train(
             "gradient_penalty": float(losses[:, 2].mean()),
             "seconds": time.perf_counter() - t0,
         }
+        extra = ""
+        if monitor is not None and (epoch % mon_every == 0 or epoch == epochs):
+            row.update(monitor.update(epoch, trainer.sampler))
+            extra = (
+                f" | monitor AUC {row['monitor_auc']:.3f} "
+                f"W1(m_llg)/sd {row['monitor_w1_m_llg']:.3f}"
+                f" (best epoch {monitor.best_epoch})"
+            )
         history.append(row)
         progress.update(
             steps,
-            f"epoch {epoch}/{epochs} critic {row['loss_critic']:.4g} gen {row['loss_generator']:.4g} "
-            f"W {row['wasserstein']:.4g}",
+            f"epoch {epoch}/{epochs} critic {row['loss_critic']:.4g} "
+            f"gen {row['loss_generator']:.4g} "
+            f"W {row['wasserstein']:.4g}{extra}",
         )
         if ck_path is not None and (epoch % every == 0 or epoch == epochs):
             _save(ck_path, payload(full=True))
@@ -584,7 +467,10 @@ def train(
         write_history(history_path, history)
     if model_path is not None:
         _save(model_path, payload(full=False))
-        print(f"[gan_train] wrote {model_path} ({len(history)} epochs)", file=stream, flush=True)
+        best = f", best monitored epoch {monitor.best_epoch}" if monitor is not None else ""
+        print(
+            f"[gan_train] wrote {model_path} ({len(history)} epochs{best})", file=stream, flush=True
+        )
     return TrainResult(
         history=history,
         epochs_done=len(history),

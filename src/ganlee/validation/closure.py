@@ -10,10 +10,12 @@ and in every selection. Compared, per selection and overall (the maximum over se
   (``ganlee.validation.compare.two_sample_test``) and the median with its bootstrap error;
 * p_global(Z) = fraction of toys with z_max >= Z, with Clopper-Pearson bands (Clopper &
   Pearson, Biometrika 26 (1934) 404; ``ganlee.stats.lee.clopper_pearson``);
-* the fraction of toys whose maximum sits at an edge of the mass scan (first or last scanned
-  mass), with its Clopper-Pearson interval: a generator that misses the m_llg shape near the
-  window edges breaks the background fit there (docs/design.md, "Validation: closure test").
-  Toys without any excess (z_max = 0 everywhere, no maximum) are counted apart.
+* where the maxima sit: the number of toys with their maximum at each scanned mass, and the
+  fraction at an edge of the mass scan (first or last scanned mass), with its Clopper-Pearson
+  interval: a generator that misses the m_llg shape near the window edges breaks the
+  background fit there and piles the maxima up at or near the scan edges (docs/design.md,
+  "Validation: closure test"). Toys without any excess (z_max = 0 everywhere, no maximum) are
+  counted apart.
 
 The verdict applies ``validation.closure.min_pvalue`` (KS p of the overall z_max) and
 ``validation.closure.max_median_shift`` (|median difference| of the overall z_max, in sigma).
@@ -35,6 +37,7 @@ __all__ = [
     "build_closure",
     "closure_summary",
     "edge_counts",
+    "mass_counts",
     "pglobal_curve",
     "scan_maxima",
 ]
@@ -107,6 +110,15 @@ def edge_counts(
     return out
 
 
+def mass_counts(z_max: ArrayLike, mass_at_max: ArrayLike, masses: ArrayLike) -> list[int]:
+    """Toys whose maximum (finite ``z_max > 0``) sits at each scanned mass, in ``masses`` order."""
+    zm = np.asarray(z_max, dtype=np.float64)
+    mm = np.asarray(mass_at_max, dtype=np.float64)
+    m = np.asarray(masses, dtype=np.float64)
+    has = np.isfinite(zm) & (zm > 0)
+    return [int(np.count_nonzero(has & (mm == v))) for v in m]
+
+
 def pglobal_curve(z_max: ArrayLike, grid: ArrayLike, cl: float = 0.6827) -> dict[str, Any]:
     """p_global(Z) = fraction of toys with ``z_max >= Z`` on ``grid``, with the central
     Clopper-Pearson interval at ``cl`` (finite z_max only)."""
@@ -149,6 +161,7 @@ def _side(
         "median_error": None if med is None else med["error"],
         "mean": float(zs.mean()) if zs.size else None,
         "edge": edge_counts(z_max, mass, masses, cl),
+        "mass_at_max": mass_counts(z_max, mass, masses),
         "p_global": pglobal_curve(z_max, grid, cl),
     }
 
@@ -268,8 +281,8 @@ _FREE_KEYS = ("source", "chunk_size", "diagnostics", "n_toys")
 
 
 def _procedure(chunks: Sequence[str | os.PathLike[str]]) -> tuple[dict[str, Any], str]:
-    """The toy configuration of a study's first chunk, without ``_FREE_KEYS``, and its
-    model hash."""
+    """The toy configuration of a study's first chunk, without ``_FREE_KEYS``, with the
+    background model of each selection (rule fit_model's choice), and its model hash."""
     from ganlee.chunks import read_chunk, resolve_chunk_paths
 
     paths, _ = resolve_chunk_paths(chunks)
@@ -278,6 +291,8 @@ def _procedure(chunks: Sequence[str | os.PathLike[str]]) -> tuple[dict[str, Any]
     for k in _FREE_KEYS:
         cfg.get("toys", {}).pop(k, None)
     cfg.pop("device", None)
+    models = ch.background_models
+    cfg["background_models"] = None if models is None else [str(m) for m in models]
     return cfg, ch.model_hash
 
 

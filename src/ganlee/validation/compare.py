@@ -36,8 +36,9 @@ __all__ = [
 class TwoSampleResult:
     """Result of ``two_sample_test``: KS and Anderson-Darling statistics and p-values.
 
-    ``ad_pvalue_bound`` is ``"upper"`` when scipy's table floored the p-value at 0.001 (the true
-    value is smaller), ``"lower"`` when it capped it at 0.25 (larger), else ``None``.
+    ``ad_pvalue_bound`` is ``"upper"`` when scipy's table floored the p-value at 0.001 or no
+    permutation was as extreme as the data (p = 1 / (n_permutations + 1); the true value is
+    smaller), ``"lower"`` when the table capped it at 0.25 (larger), else ``None``.
     """
 
     n_a: int
@@ -90,6 +91,8 @@ def two_sample_test(
         method = PermutationMethod(n_resamples=int(n_permutations), rng=np.random.default_rng(seed))
         ad = anderson_ksamp([xa, xb], variant="midrank", method=method)
         how = f"permutation ({int(n_permutations)} resamples)"
+        if float(ad.pvalue) <= 1.0 / (int(n_permutations) + 1) * (1 + 1e-9):
+            bound = "upper"  # no permutation as extreme: the resolution of the test
     else:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

@@ -1,0 +1,139 @@
+"""The ``quantile`` preprocessing of ``ganlee.gan.preprocess.Preprocessor``: fit, encode, decode.
+
+See the ``ganlee.gan.preprocess`` module docstring and docs/design.md,
+"Generator (GAN and flow): preprocessing, training, fidelity".
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from ganlee.gan.transforms import QuantileMap, derive_torch, derived_columns, wrap, wrap_torch
+
+if TYPE_CHECKING:
+    from ganlee.gan.preprocess import Preprocessor
+
+__all__ = ["decode", "encode", "fit", "forward"]
+
+#: Bins of the histogram whose emptiest stretch places an angle's cut at +-pi.
+_ANGLE_BINS = 36
+
+
+def _relative(pre: Preprocessor, x: np.ndarray) -> np.ndarray:
+    """Events with phi_ll replaced by phi_ll - phi_llg (wrapped) in the derived representation."""
+    y = np.array(x, dtype=np.float64, copy=True)
+    if len(pre.model_cols) < len(pre.names):
+        c = {n: i for i, n in enumerate(pre.names)}
+        y[:, c["phi_ll"]] = wrap(x[:, c["phi_ll"]] - x[:, c["phi_llg"]])
+    return y
+
+
+def forward(pre: Preprocessor, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Events (n, d) -> generated columns (n, dim) before Gaussianising (float64)."""
+    y = _relative(pre, x)
+    for sub, tot in pre.pairs:
+        y[:, tot] = x[:, tot] - x[:, sub]
+    assert pre.offset is not None
+    for j, kind in enumerate(pre.kinds):
+        if kind == "positive":
+            y[:, j] = np.log(y[:, j] + pre.shift[j])
+        elif kind == "integer":
+            y[:, j] = y[:, j] + rng.random(len(y))
+        elif kind == "angle" and not pre.folded[j]:
+            y[:, j] = wrap(y[:, j] - pre.offset[j])
+    return y[:, list(pre.model_cols)]
+
+
+def _emptiest_direction(a: np.ndarray) -> float:
+    """The middle of the longest circular stretch of bins at the lowest (7-bin smoothed)
+    density of the angles ``a``."""
+    counts, _ = np.histogram(a, _ANGLE_BINS, (-math.pi, math.pi))
+    smooth = np.sum([np.roll(counts, s) for s in range(-3, 4)], axis=0)
+    is_min = smooth == smooth.min()
+    best_len, best_mid = 0, float(np.argmin(smooth))
+    for start in np.flatnonzero(is_min & ~np.roll(is_min, 1)):
+        length = 0
+        while length < _ANGLE_BINS and is_min[(start + length) % _ANGLE_BINS]:
+            length += 1
+        if length > best_len:
+            best_len, best_mid = length, start + 0.5 * (length - 1)
+    return -math.pi + (best_mid + 0.5) * 2 * math.pi / _ANGLE_BINS
+
+
+def _bounds(pre: Preprocessor, j: int) -> tuple[float | None, float | None]:
+    kind = pre.kinds[j]
+    if kind == "window":
+        assert pre.window is not None
+        return pre.window
+    if kind == "angle":
+        return (0.0 if pre.folded[j] else -math.pi, math.pi)
+    if kind == "integer":
+        return (0.0, None)
+    return (None, None)
+
+
+def fit(
+    pre: Preprocessor, x: np.ndarray, rng: np.random.Generator, knots: int, derived: bool
+) -> None:
+    """Choose the generated columns and angle cuts, and fit the Gaussianising map (in place)."""
+    d = len(pre.names)
+    drop = derived_columns(pre.names) if derived else None
+    pre.model_cols = tuple(j for j in range(d) if drop is None or j not in drop)
+    pre.offset = np.zeros(d)
+    rel = _relative(pre, x)
+    for j, kind in enumerate(pre.kinds):
+        if kind == "angle" and not pre.folded[j]:
+            pre.offset[j] = float(wrap(np.array(_emptiest_direction(rel[:, j]) - math.pi)))
+    y = forward(pre, x, rng)
+    bounds = [_bounds(pre, j) for j in pre.model_cols]
+    pre.qmap = QuantileMap.fit(y, [b[0] for b in bounds], [b[1] for b in bounds], knots)
+    pre.mid = np.zeros(d)
+    pre.half = np.ones(d)
+
+
+def encode(pre: Preprocessor, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Events (n, d) -> Gaussianised training inputs (n, dim), float32."""
+    assert pre.qmap is not None
+    return pre.qmap.forward(forward(pre, x, rng)).astype(np.float32)
+
+
+def decode(pre: Preprocessor, z: torch.Tensor) -> torch.Tensor:
+    """Generator outputs (n, dim) -> events (n, d) float32, valid by construction except for
+    overflows (non-finite, rejected by ``valid_mask``)."""
+    from ganlee.gan.preprocess import PI32, _f32_inside
+
+    assert pre.qmap is not None
+    assert pre.offset is not None
+    cache = pre._cache.setdefault(f"q{z.device}", {})
+    if not cache:
+        cache.update(pre.qmap._tensors(z.device))
+    v = pre.qmap.inverse(z, cache)
+    x = torch.zeros((len(z), len(pre.names)), dtype=torch.float64, device=z.device)
+    x[:, list(pre.model_cols)] = v
+    for j, kind in enumerate(pre.kinds):
+        if j not in pre.model_cols:
+            continue
+        col = x[:, j]
+        if kind == "positive":
+            col = torch.exp(col) - float(pre.shift[j])
+            x[:, j] = col.clamp_min(0.0) if pre.allow_zero[j] else col
+        elif kind == "integer":
+            x[:, j] = torch.floor(col).clamp_min(0.0)
+        elif kind == "angle" and not pre.folded[j]:
+            x[:, j] = wrap_torch(col + float(pre.offset[j]))
+    if len(pre.model_cols) < len(pre.names):
+        derive_torch(x, pre.names)
+    for sub, tot in pre.pairs:
+        x[:, tot] = x[:, tot] + x[:, sub]
+    out = x.float()
+    for j, kind in enumerate(pre.kinds):
+        if kind == "angle":
+            out[:, j] = out[:, j].clamp(0.0 if pre.folded[j] else -PI32, PI32)
+        elif kind == "window":
+            assert pre.window is not None
+            out[:, j] = out[:, j].clamp(*_f32_inside(*pre.window))
+    return out
