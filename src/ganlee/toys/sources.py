@@ -92,7 +92,7 @@ class GanSource(SampleSource):
     def __init__(self, model_path: str | os.PathLike[str], n_mc: int, device: torch.device) -> None:
         from ganlee.gan.sample import load_model
 
-        self.model: Any = load_model(model_path, device)
+        self.model: Any = load_model(Path(model_path), device)
         names = tuple(getattr(self.model, "feature_names", FEATURE_NAMES))
         if names != FEATURE_NAMES:
             msg = (
