@@ -14,6 +14,9 @@ Defaults are small for a CPU. The H100 measurement of the issue::
     python bench/bench_toys.py --device cuda --events 100000 --epochs 8 \\
         --batch-sizes 128 512 --models 1024 --dtypes bfloat16 float32 --single-toys 2
 
+``--background results/fit/background.json`` fits each selection with its chosen model (the
+fit share of a toy with per-selection models).
+
 ``--check`` first trains the same toys in passes of different widths, padded and unpadded, and
 prints the largest |Z| difference (``toys.pad_passes``: bitwise equality expected when padded).
 """
@@ -91,7 +94,13 @@ def measure(
 ) -> dict:
     """Run ``toys`` toys, ``models`` stacked per pass; return the rate and the phase breakdown."""
     cfg = _config(args, batch, dtype, models)
-    engine = ToyEngine(cfg, _source(args, cfg), stream=io.StringIO() if args.quiet else sys.stderr)
+    choice = None
+    if getattr(args, "background", None):
+        from ganlee.background.choice import read_choice
+
+        choice = read_choice(args.background, cfg["toys"]["selections"])
+    stream = io.StringIO() if args.quiet else sys.stderr
+    engine = ToyEngine(cfg, _source(args, cfg), stream=stream, background=choice)
     if args.device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -169,6 +178,12 @@ def main() -> int:
     p.add_argument("--fit-backend", default="batched", choices=["batched", "iminuit"])
     p.add_argument("--source", default="synthetic", choices=["synthetic", "gan", "mc_bootstrap"])
     p.add_argument("--model", default=None)
+    p.add_argument(
+        "--background",
+        default=None,
+        help="background choice of rule fit_model (one model per selection; default: "
+        "fit.background for all)",
+    )
     p.add_argument("--features", default=None)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
     p.add_argument("--json", default=None, help="also write the rows as JSON here")

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Validation studies at a meaningful size on one GPU, without Snakemake: the ganlee CLI
 # steps of rules/validation.smk (gan-train, toys, lee-aggregate, validation-amplification,
-# validation-summary, validation-plots), run directly, in priority order under a time budget.
+# validation-summary, validation-plots, validation-closure, validation-closure-plots), run
+# directly, in priority order under a time budget.
 #
 # usage: bench/validation_gpu.sh DATA_DIR OUT_DIR [N_TOYS] [BUDGET_S] [GAN_EPOCHS] [N_OTHER]
 #   DATA_DIR: features.root (the MC) and reference.root (an independent MC sample, e.g. from
-#             ganlee mc-generate --index 100000+j and mc-convert, for the amplification study)
+#             ganlee mc-generate --index 100000+j and mc-convert, for the amplification study);
+#             optionally pool.root (an independent MC pool >= 10x the toy size, mc-generate
+#             --index 200000+j): then the closure study mc_pool and closure.json are added
 #   OUT_DIR:  summary.json, plots/, per-study LEE summaries, logs, timing.txt
-#   N_TOYS:   toys of the GAN, MC-bootstrap and GAN-ensemble studies (default 2000); N_OTHER:
-#             toys of the injection and sculpting studies (default N_TOYS; fewer saves time, each
+#   N_TOYS:   toys of the GAN, MC-bootstrap, MC-pool and GAN-ensemble studies (default 2000);
+#             N_OTHER: toys of the injection and sculpting studies (default N_TOYS; fewer saves time, each
 #             study's LEE then counts its own toys); BUDGET_S: wall-clock seconds for everything
 #             (default 300): toy studies still pending when 62% of it has passed are skipped
 #             and the summary is written with --partial; GAN_EPOCHS: epochs of every GAN of the
@@ -59,7 +62,7 @@ EOF
 CFG=$(cat "$OUT/config.json")
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null | tee -a "$OUT/timing.txt"
 log "config: $N toys (gan, mc_bootstrap, ensemble), $N_OTHER (injection, nomllg), GAN epochs $EPOCHS, budget $BUDGET s"
-ntoys() { case $1 in gan|mc_bootstrap|gan_ens*) echo "$N" ;; *) echo "$N_OTHER" ;; esac; }
+ntoys() { case $1 in gan|mc_bootstrap|mc_pool|gan_ens*) echo "$N" ;; *) echo "$N_OTHER" ;; esac; }
 
 # 1. the GAN ensemble: member 0 = the main GAN (main seed), members g >= 1 with derived seeds
 mapfile -t MEMBERS < <(python3 -c "
@@ -81,7 +84,8 @@ log "GAN training done: $(ls "$WORK/gan"/*.pt | wc -l) models"
 mapfile -t STUDIES < <(python3 -c "
 import json; from ganlee.validation import studies as st
 cfg = json.load(open('$OUT/config.json'))
-order = ['gan', 'mc_bootstrap', 'nomllg'] + [s for s in st.study_names(cfg) if s.startswith('gan_ens')]
+pool = ['mc_pool'] if __import__('os').path.exists('$DATA/pool.root') else []
+order = ['gan', *pool, 'mc_bootstrap', 'nomllg'] + [s for s in st.study_names(cfg) if s.startswith('gan_ens')]
 order += [s for s in st.study_names(cfg) if s.endswith('_train')] + [s for s in st.study_names(cfg) if s.endswith('_kfold')]
 for s in dict.fromkeys(order):
     a = st.alias(cfg, s)
@@ -93,14 +97,16 @@ for line in "${STUDIES[@]}"; do
   s=${line%% *}; tcfg=${line#* }
   left=$(( DEADLINE - $(elapsed) ))
   if [ "$left" -le 5 ]; then log "skip $s (time budget)"; continue; fi
+  features="$DATA/features.root"
   case $s in
     mc_bootstrap) model=() ;;
+    mc_pool) model=(); features="$DATA/pool.root" ;;
     gan_ens*) model=(--model "$WORK/gan/$s.pt") ;;
     *) model=(--model "$WORK/gan/gan.pt") ;;
   esac
   mkdir -p "$WORK/toys/$s"
   ( t=$(date +%s); timeout "$(( left + BUDGET * 15 / 100 ))" python3 -c "$PY" toys --config "$tcfg" "${model[@]}" \
-      --features "$DATA/features.root" --first 0 --count "$(ntoys "$s")" --out "$WORK/toys/$s/chunk_0.npz" \
+      --features "$features" --first 0 --count "$(ntoys "$s")" --out "$WORK/toys/$s/chunk_0.npz" \
       > "$OUT/logs/toys_$s.log" 2>&1; rc=$?
     echo "[validation_gpu] toys $s rc=$rc in $(( $(date +%s) - t )) s: $(grep -h '\[toys\] time' "$OUT/logs/toys_$s.log")" >> "$OUT/timing.txt" ) &
   running=$((running + 1))
@@ -134,4 +140,15 @@ gl validation-summary --config "$CFG" --partial "${ARGS[@]}" --main-lee "$OUT/le
   > "$OUT/logs/summary.log" 2>&1
 log "summary: rc=$? ($(tail -1 "$OUT/logs/summary.log"))"
 gl validation-plots --config "$CFG" --summary "$OUT/summary.json" --outdir "$OUT/plots" > "$OUT/logs/plots.log" 2>&1
-log "plots: rc=$?; total $(elapsed) s"
+log "plots: rc=$?"
+
+# 5. the closure: GAN toys vs independent-MC pool toys (when pool.root was given)
+if [ -f "$WORK/toys/mc_pool/chunk_0.npz" ]; then
+  gl validation-closure --config "$CFG" --study gan "$WORK/toys/gan" --study mc_pool "$WORK/toys/mc_pool" \
+    --out "$OUT/closure.json" > "$OUT/logs/closure.log" 2>&1
+  log "closure: rc=$? ($(tail -1 "$OUT/logs/closure.log"))"
+  gl validation-closure-plots --config "$CFG" --closure "$OUT/closure.json" --outdir "$OUT/plots" \
+    > "$OUT/logs/closure_plots.log" 2>&1
+  log "closure plots: rc=$?"
+fi
+log "total $(elapsed) s"

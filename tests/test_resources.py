@@ -15,9 +15,33 @@ ROOT = Path(__file__).resolve().parents[1]
 N_MC = 2314  # selected events of the embedded MC
 
 
+#: The sizes the known values below are computed for (the embedded config's other keys kept).
+SIZES = {
+    "mc": {"generate": {"events_per_job": 20000, "realism": "no_mpi"}},
+    "gan": {"epochs": 800, "batch_size": 128, "n_critic": 5, "holdout_fraction": 0.2},
+    "toys": {
+        "sample1_size": 2000,
+        "sample2_size": 2000,
+        "scoring": "train",
+        "models_per_batch": None,
+        "dnn": {"epochs": 8, "batch_size": 128},
+    },
+}
+
+
 @pytest.fixture(scope="module")
 def embedded():
-    return load_config(str(ROOT / "config" / "config.yaml"))
+    """The embedded config with the sizes of ``SIZES``."""
+    cfg = load_config(str(ROOT / "config" / "config.yaml"))
+    assert cfg["device"] == "auto"
+    return deep_update(cfg, SIZES)
+
+
+def deep_update(base: dict, changes: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in changes.items():
+        out[key] = deep_update(out[key], value) if isinstance(value, dict) else value
+    return out
 
 
 def _features(tmp_path: Path, n: int) -> Path:

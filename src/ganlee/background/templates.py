@@ -9,7 +9,11 @@ selection keeps the same top fraction of it (thresholds: quantiles of the first 
 and the pooled m_llg histograms of all pilots are the selection's template. For sources that
 are the MC itself (``mc_bootstrap``, ``mc_pool``) the MC events are scored instead. The MC,
 scored by the same pilot DNNs, gives a second template of the selections where it holds at
-least ``MIN_FACTOR`` times the toy size.
+least ``MIN_FACTOR`` times the toy size. Where the same events are selected by every pilot (the
+MC), the template is the mean of the pilots' histograms: its size, hence its noise, is that of
+the MC. The thresholds select the top fraction of fresh events; a toy selects the top fraction
+of the events its DNN trained on, so the template is the selection's shape without the
+over-training of one toy (which the toys themselves sample).
 """
 
 from __future__ import annotations
@@ -128,8 +132,12 @@ def build_templates(
         )
     n_toy = np.asarray(engine.sizes, dtype=np.float64)
     mc_ok = np.zeros(n_sel, dtype=bool)
-    if mc_hist is not None:
-        mc_ok = mc_hist.sum(-1) / pilot_toys >= MIN_FACTOR * n_toy
+    if mc_hist is not None:  # the same MC events selected by each pilot: their mean
+        mc_hist /= pilot_toys
+        mc_ok = mc_hist.sum(-1) >= MIN_FACTOR * n_toy
+    if not is_gan:
+        gen /= pilot_toys
+        n_scored //= pilot_toys
     return Templates(gen, mc_hist, mc_ok, n_toy, n_scored, engine.source.name)
 
 

@@ -167,9 +167,22 @@ def _print_table(s: dict[str, Any], seconds: float) -> None:
             )
             print(
                 f"  {key}: Z_local {o['z_local']:.2f} -> Z_global toys {zt}, "
-                f"Gross-Vitells {o['gross_vitells']['z_global']:.2f}",
+                f"Gross-Vitells >= {o['gross_vitells']['z_global']:.2f}",
                 file=sys.stderr,
             )
+            for g in o.get("goodness_of_fit") or []:
+                print(
+                    f"    goodness of fit, selection {g['selection']:g} ({g['background']}): "
+                    f"saturated-likelihood p-value {_num(g['p_value'])}, "
+                    f"chi2/ndf {_num(g['chi2_ndf'])} (ndf {_num(g['ndf'])})",
+                    file=sys.stderr,
+                )
+    for w in s.get("warnings") or []:
+        print(f"  WARNING: {w}", file=sys.stderr)
+
+
+def _num(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.3g}"
 
 
 def _plots(args: argparse.Namespace) -> int:

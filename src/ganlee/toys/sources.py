@@ -23,9 +23,9 @@ device) for a role and a seed. Roles: ``sample1`` (labelled background), ``sampl
   ``derive_seed(seed, "mc_pool_split")`` into two disjoint parts in proportion to the two
   sample sizes (so each part holds at least ``MIN_POOL_FACTOR`` times its sample); sample 1 and
   sample 2 are drawn without replacement from their part, so no event repeats within a sample
-  or is shared between the two samples of a toy; ``reference`` draws from the whole pool. Toys still share events with each other (a
-  finite pool): the fraction of a toy's variance common to all toys is about the sample's share
-  of its part, at most ``1 / MIN_POOL_FACTOR``.
+  or is shared between the two samples of a toy; ``reference`` draws from the whole pool. Toys
+  still share events with each other (a finite pool): the fraction of a toy's variance common
+  to all toys is about the sample's share of its part, at most ``1 / MIN_POOL_FACTOR``.
 
 Seeds come from the toy engine: ``derive_seed(seed, "toy", i, role)`` for toy ``i``, whatever the
 source, so any toy is reproducible alone.
@@ -92,7 +92,7 @@ class GanSource(SampleSource):
     def __init__(self, model_path: str | os.PathLike[str], n_mc: int, device: torch.device) -> None:
         from ganlee.gan.sample import load_model
 
-        self.model: Any = load_model(model_path, device)
+        self.model: Any = load_model(Path(model_path), device)
         names = tuple(getattr(self.model, "feature_names", FEATURE_NAMES))
         if names != FEATURE_NAMES:
             msg = (
