@@ -65,6 +65,20 @@ def test_scan_maxima_and_edge_counting_on_known_scans():
     assert (sel1["n"], sel1["n_edge"], sel1["n_no_excess"]) == (4, 2, 1)  # edges: toys 1, 5
 
 
+def test_edge_fractions_are_compared_by_fisher_exact_test():
+    """All 3 generator maxima at the scan edge, all 3 reference maxima inside: two-sided Fisher
+    p = 2 / C(6, 3) = 0.1 (the two extreme tables of the hypergeometric distribution)."""
+    z = np.zeros((3, 1, MASSES.size))
+    ref = z.copy()
+    z[:, 0, 0] = 2.0
+    ref[:, 0, 10] = 2.0
+    s = closure_summary(("gan", "mc_pool"), (z, ref), MASSES, [1.0], _cfg(), 0)
+    assert s["overall"]["edge_fisher_pvalue"] == pytest.approx(0.1)
+    assert s["headline"]["inclusive"]["edge_fisher_pvalue"] == pytest.approx(0.1)
+    same = closure_summary(("gan", "mc_pool"), (z, z), MASSES, [1.0], _cfg(), 0)
+    assert same["overall"]["edge_fisher_pvalue"] == 1.0
+
+
 def test_pglobal_curve_counts_and_bands():
     rng = np.random.default_rng(1)
     zmax = np.append(np.abs(rng.normal(size=200)), np.nan)

@@ -12,10 +12,10 @@ and in every selection. Compared, per selection and overall (the maximum over se
   Pearson, Biometrika 26 (1934) 404; ``ganlee.stats.lee.clopper_pearson``);
 * where the maxima sit: the number of toys with their maximum at each scanned mass, and the
   fraction at an edge of the mass scan (first or last scanned mass), with its Clopper-Pearson
-  interval: a generator that misses the m_llg shape near the window edges breaks the
-  background fit there and piles the maxima up at or near the scan edges (docs/design.md,
-  "Validation: closure test"). Toys without any excess (z_max = 0 everywhere, no maximum) are
-  counted apart.
+  interval and the Fisher exact p-value of equal fractions: a generator that misses the m_llg
+  shape near the window edges breaks the background fit there and piles the maxima up at or
+  near the scan edges (docs/design.md, "Validation: closure test"). Toys without any excess
+  (z_max = 0 everywhere, no maximum) are counted apart.
 
 The verdict applies ``validation.closure.min_pvalue`` (KS p of the overall z_max) and
 ``validation.closure.max_median_shift`` (|median difference| of the overall z_max, in sigma).
@@ -191,7 +191,24 @@ def _compare(
             "difference": a["median"] - b["median"],
             "error": float(np.hypot(a["median_error"], b["median_error"])),
         }
-    return {"generator": a, "reference": b, "two_sample": test, "median_shift": shift}
+    return {
+        "generator": a,
+        "reference": b,
+        "two_sample": test,
+        "median_shift": shift,
+        "edge_fisher_pvalue": _edge_fisher(a["edge"], b["edge"]),
+    }
+
+
+def _edge_fisher(a: dict[str, Any], b: dict[str, Any]) -> float | None:
+    """Two-sided Fisher exact p-value of equal edge fractions (Fisher, Statistical Methods for
+    Research Workers, 1925; ``scipy.stats.fisher_exact``), None without maxima on a side."""
+    from scipy.stats import fisher_exact
+
+    if not a["n"] or not b["n"]:
+        return None
+    table = [[a["n_edge"], a["n"] - a["n_edge"]], [b["n_edge"], b["n"] - b["n_edge"]]]
+    return float(fisher_exact(table).pvalue)
 
 
 def closure_summary(
@@ -271,6 +288,7 @@ def _headline(names: tuple[str, str], rows: list[dict[str, Any]]) -> dict[str, A
             "ad_pvalue_bound": t.get("ad_pvalue_bound"),
             f"edge_fraction_{names[0]}": r["generator"]["edge"]["fraction"],
             f"edge_fraction_{names[1]}": r["reference"]["edge"]["fraction"],
+            "edge_fisher_pvalue": r["edge_fisher_pvalue"],
         }
 
     return {"overall": pick(rows[-1]), "inclusive": pick(inclusive)}
