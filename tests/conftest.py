@@ -183,6 +183,22 @@ def read_chunks(workdir: Path) -> dict[str, Any]:
     return {k: v[order] for k, v in out.items()}
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cwd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Run the tests in an empty working directory (session-wide, before any other fixture).
+
+    ``ganlee`` steps default to ``./config/config.yaml`` and ``./results/...`` of the directory
+    they run in, so a test run from a checkout with results of an earlier pipeline run would
+    otherwise read them. Tests that want a project directory ``chdir`` into one themselves.
+    """
+    old = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("cwd"))
+    try:
+        yield
+    finally:
+        os.chdir(old)
+
+
 @pytest.fixture(scope="session")
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny DAG, run to completion once per session (``snakemake --cores 2``)."""

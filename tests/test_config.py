@@ -7,6 +7,7 @@ import json
 import pytest
 import yaml
 
+from conftest import REPO
 from ganlee.config import ConfigError, config_hash, load_config, schema, validate
 
 
@@ -79,7 +80,7 @@ def test_load_errors_name_the_file(tmp_path):
 
 
 def test_embedded_default_config_is_valid():
-    cfg = load_config("config/config.yaml")
+    cfg = load_config(REPO / "config" / "config.yaml")
     assert cfg["toys"]["n_toys"] >= cfg["toys"]["chunk_size"]
 
 
