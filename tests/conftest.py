@@ -57,7 +57,7 @@ def subprocess_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def copy_workflow(dest: Path) -> Path:
-    """Copy the workflow definition (Snakefile, rules, config, envs, report, profiles) into ``dest``."""
+    """Copy the workflow files (Snakefile, rules, config, envs, report, profiles) to ``dest``."""
     dest.mkdir(parents=True, exist_ok=True)
     for name in WORKFLOW_FILES:
         src = REPO / name
