@@ -168,13 +168,19 @@ def _sigma_guides(ax: Any, zmax: float, ymin: float) -> None:
         ax.text(zmax - 0.03, ps * 1.1, f"{s}$\\sigma$", ha="right", va="bottom", fontsize=10)
 
 
+def _curve_inputs(summary: dict[str, Any]) -> tuple[Any, Any, Any, int, Any, Any]:
+    """(curve, z_local, n_above, n_toys_used, Gross-Vitells union, per-selection GV) of a
+    LEE summary."""
+    c = summary["curve"]
+    gv = summary["gross_vitells"]
+    z, k = json_array(c["z_local"]), json_array(c["n_above"])
+    return c, z, k, summary["n_toys_used"], gv["union"], gv["scan"]
+
+
 def _plot_pglobal(plt: Any, summary: dict[str, Any], name: str) -> Any:
     from ganlee.stats.lee import gv_p_global, p_local
 
-    c = summary["curve"]
-    z, k = json_array(c["z_local"]), json_array(c["n_above"])
-    n = summary["n_toys_used"]
-    gv, gvs = summary["gross_vitells"]["union"], summary["gross_vitells"]["scan"]
+    c, z, k, n, gv, gvs = _curve_inputs(summary)
     fig, ax = plt.subplots(figsize=(9, 7))
     zmin, zmax = _z_limits(summary)
     zz = np.linspace(zmin, zmax, 300)
@@ -233,10 +239,7 @@ def _plot_pglobal(plt: Any, summary: dict[str, Any], name: str) -> Any:
 def _plot_trials(plt: Any, summary: dict[str, Any], name: str) -> Any:
     from ganlee.stats.lee import gv_p_global, p_local
 
-    c = summary["curve"]
-    z, k = json_array(c["z_local"]), json_array(c["n_above"])
-    n = summary["n_toys_used"]
-    gv, gvs = summary["gross_vitells"]["union"], summary["gross_vitells"]["scan"]
+    c, z, k, n, gv, gvs = _curve_inputs(summary)
     fig, ax = plt.subplots(figsize=(9, 6.5))
     zmin, zmax = _z_limits(summary)
     shown = (z > 0) & (z <= zmax)

@@ -27,6 +27,7 @@ from ganlee.plotstyle import (
     selection_label,
     use_style,
 )
+from ganlee.validation.plots import fmt_p
 
 __all__ = ["CLOSURE_PLOT_NAMES", "closure_plots"]
 
@@ -82,10 +83,9 @@ def _pglobal(ax: Any, row: dict[str, Any], names: tuple[str, str], legend: bool)
 
 
 def _fmt_p(t: dict[str, Any] | None, key: str) -> str:
-    if t is None or t.get(key) is None:
+    if t is None:
         return "n/a"
-    sign = {"upper": "< ", "lower": "> "}.get(t.get("ad_pvalue_bound") or "", "")
-    return f"{sign if key == 'ad_pvalue' else ''}{t[key]:.3g}"
+    return fmt_p(t.get(key), t.get("ad_pvalue_bound") if key == "ad_pvalue" else None)
 
 
 def _zmax_hist(ax: Any, s: dict[str, Any], names: tuple[str, str]) -> None:

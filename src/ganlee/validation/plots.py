@@ -22,7 +22,7 @@ from ganlee.io import read_json_object
 from ganlee.plotstyle import json_array, key_legend, label_simulation, save_figure, use_style
 from ganlee.validation.plots_selection import plot_sculpting, plot_sensitivity
 
-__all__ = ["PLOT_NAMES", "validation_plots"]
+__all__ = ["PLOT_NAMES", "fmt_p", "validation_plots"]
 
 #: Figure names written by ``validation_plots`` (each as ``<name>.pdf`` and ``<name>.png``).
 PLOT_NAMES: tuple[str, ...] = (
@@ -36,7 +36,8 @@ PLOT_NAMES: tuple[str, ...] = (
 _COLORS = {"gan": "tab:red", "mc_bootstrap": "tab:blue"}
 
 
-def _fmt_p(p: float | None, bound: str | None = None) -> str:
+def fmt_p(p: float | None, bound: str | None = None) -> str:
+    """A p-value for a legend: "n/a", or 3 digits with "< " / "> " for an upper / lower bound."""
     if p is None:
         return "n/a"
     sign = {"upper": "< ", "lower": "> "}.get(bound or "", "")
@@ -124,8 +125,8 @@ def _plot_zmax(plt: Any, s: dict[str, Any], outdir: Path) -> list[Path]:
         loc="upper right",
         fontsize=12,
         title=(
-            f"KS p = {_fmt_p(t['ks_pvalue'])}, Anderson-Darling p = "
-            f"{_fmt_p(t['ad_pvalue'], t['ad_pvalue_bound'])}"
+            f"KS p = {fmt_p(t['ks_pvalue'])}, Anderson-Darling p = "
+            f"{fmt_p(t['ad_pvalue'], t['ad_pvalue_bound'])}"
         ),
         title_fontsize=12,
     )

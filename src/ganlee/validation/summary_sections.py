@@ -82,6 +82,18 @@ def study_block(data: StudyData, cfg: dict[str, Any], seed: int) -> dict[str, An
     }
 
 
+def _global_row(g: Mapping[str, Any]) -> dict[str, Any]:
+    """The toys' and Gross-Vitells global Z / p of one ``study_block`` "global" entry."""
+    return {
+        "z_global_toys": g["toys"]["z_global"],
+        "z_global_toys_lo": g["toys"]["z_global_lo"],
+        "z_global_toys_hi": g["toys"]["z_global_hi"],
+        "p_global_toys": g["toys"]["p_global"],
+        "z_global_gv": g["gross_vitells"]["z_global"],
+        "p_global_gv": g["gross_vitells"]["p_global"],
+    }
+
+
 def gan_vs_mc(
     gan: StudyData, mc: StudyData, cfg: dict[str, Any], seed: int, blocks: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -107,29 +119,10 @@ def gan_vs_mc(
     za, zb = gan.z_max[ia], mc.z_max[ib]
     ok = np.isfinite(za) & np.isfinite(zb)
     paired = float(np.corrcoef(za[ok], zb[ok])[0, 1]) if ok.sum() > 2 else None
-    glob = []
-    for g, m in zip(blocks["gan"]["global"], blocks["mc_bootstrap"]["global"], strict=True):
-        glob.append(
-            {
-                "z_local": g["z_local"],
-                "gan": {
-                    "z_global_toys": g["toys"]["z_global"],
-                    "z_global_toys_lo": g["toys"]["z_global_lo"],
-                    "z_global_toys_hi": g["toys"]["z_global_hi"],
-                    "p_global_toys": g["toys"]["p_global"],
-                    "z_global_gv": g["gross_vitells"]["z_global"],
-                    "p_global_gv": g["gross_vitells"]["p_global"],
-                },
-                "mc_bootstrap": {
-                    "z_global_toys": m["toys"]["z_global"],
-                    "z_global_toys_lo": m["toys"]["z_global_lo"],
-                    "z_global_toys_hi": m["toys"]["z_global_hi"],
-                    "p_global_toys": m["toys"]["p_global"],
-                    "z_global_gv": m["gross_vitells"]["z_global"],
-                    "p_global_gv": m["gross_vitells"]["p_global"],
-                },
-            }
-        )
+    glob = [
+        {"z_local": g["z_local"], "gan": _global_row(g), "mc_bootstrap": _global_row(m)}
+        for g, m in zip(blocks["gan"]["global"], blocks["mc_bootstrap"]["global"], strict=True)
+    ]
     return {
         "two_sample": test.as_dict(),
         "quantiles": diffs,
