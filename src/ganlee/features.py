@@ -7,12 +7,17 @@ Order and branch names are the contract of ``results/mc/features.root`` (docs/de
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 __all__ = [
     "ANGLE_FEATURES",
     "FEATURE_LABELS",
     "FEATURE_NAMES",
     "INTEGER_FEATURES",
     "POSITIVE_FEATURES",
+    "check_feature_names",
+    "feature_shape_problem",
 ]
 
 FEATURE_NAMES: tuple[str, ...] = (
@@ -74,3 +79,32 @@ FEATURE_LABELS: dict[str, str] = {
     "n_jets": r"$N_{jets}$",
     "n_central_jets": r"$N_{jets}^{central}$",
 }
+
+
+def check_feature_names(names: Sequence[str], key: str) -> None:
+    """Raise ``ConfigError`` naming config key ``key`` if ``names`` holds a non-feature.
+
+    >>> check_feature_names(["m_llg", "met"], "toys.features")
+    """
+    unknown = [n for n in names if n not in FEATURE_NAMES]
+    if unknown:
+        from ganlee.config import ConfigError
+
+        msg = (
+            f"config key '{key}': unknown feature(s) {unknown} (choose from {list(FEATURE_NAMES)})"
+        )
+        raise ConfigError(msg)
+
+
+def feature_shape_problem(arr: Any) -> str | None:
+    """Why ``arr`` is not an (n, 18) feature array ("must be an (n, 18) ..."), or None.
+
+    >>> feature_shape_problem([[0.0] * 3])
+    'must be an (n, 18) feature array, got (1, 3)'
+    """
+    import numpy as np
+
+    shape = np.shape(arr)
+    if len(shape) == 2 and shape[1] == len(FEATURE_NAMES):
+        return None
+    return f"must be an (n, {len(FEATURE_NAMES)}) feature array, got {tuple(shape)}"

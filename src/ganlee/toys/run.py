@@ -39,7 +39,7 @@ import torch
 
 from ganlee.background.choice import Choice, fixed_choice
 from ganlee.config import ConfigError, config_hash
-from ganlee.features import FEATURE_NAMES
+from ganlee.features import feature_shape_problem
 from ganlee.progress import Progress
 from ganlee.seeds import derive_seed
 from ganlee.stats.fit import FitSpec
@@ -387,11 +387,9 @@ class ToyEngine:
         """The observed events on the device and the selection sizes of sample 2 (the data and
         any injected events); ``ConfigError`` for a wrong shape or too few events."""
         data = np.asarray(data)
-        if data.ndim != 2 or data.shape[1] != len(FEATURE_NAMES):
-            msg = (
-                f"observed data must be an (n, {len(FEATURE_NAMES)}) feature array, "
-                f"got {data.shape}"
-            )
+        problem = feature_shape_problem(data)
+        if problem is not None:
+            msg = f"observed data {problem}"
             raise ConfigError(msg)
         n2 = data.shape[0] + self.n_signal
         what = "the observed data" + (

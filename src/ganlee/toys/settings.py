@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ganlee.config import ConfigError
-from ganlee.features import FEATURE_NAMES
+from ganlee.features import FEATURE_NAMES, check_feature_names
 from ganlee.toys.classifier import DNNConfig
 from ganlee.toys.inject import InjectSettings
 
@@ -79,13 +79,7 @@ def _feature_index(names: list[str] | None) -> tuple[int, ...]:
     if not names:
         msg = "config key 'toys.features' is empty: the DNN needs at least one input"
         raise ConfigError(msg)
-    unknown = [n for n in names if n not in FEATURE_NAMES]
-    if unknown:
-        msg = (
-            f"config key 'toys.features': unknown feature(s) {unknown} "
-            f"(choose from {list(FEATURE_NAMES)})"
-        )
-        raise ConfigError(msg)
+    check_feature_names(names, "toys.features")
     return tuple(FEATURE_NAMES.index(n) for n in names)
 
 

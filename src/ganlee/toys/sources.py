@@ -46,7 +46,7 @@ import numpy as np
 import torch
 
 from ganlee.config import ConfigError
-from ganlee.features import FEATURE_NAMES
+from ganlee.features import FEATURE_NAMES, feature_shape_problem
 from ganlee.io import InputError, features_fingerprint, file_hash, read_features
 from ganlee.seeds import derive_seed
 
@@ -182,11 +182,9 @@ class PoolSource(SampleSource):
         name: str = "the MC pool",
     ) -> None:
         mc = np.asarray(mc)
-        if mc.ndim != 2 or mc.shape[1] != len(FEATURE_NAMES):
-            msg = (
-                f"mc_pool: {name} must be an (n, {len(FEATURE_NAMES)}) feature array, "
-                f"got {mc.shape}"
-            )
+        problem = feature_shape_problem(mc)
+        if problem is not None:
+            msg = f"mc_pool: {name} {problem}"
             raise InputError(msg)
         n1, n2 = (int(v) for v in sizes)
         need = MIN_POOL_FACTOR * (n1 + n2)

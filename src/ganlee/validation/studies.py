@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ganlee.config import ConfigError
-from ganlee.features import FEATURE_NAMES
+from ganlee.features import FEATURE_NAMES, check_feature_names
 from ganlee.seeds import derive_seed
 
 __all__ = [
@@ -148,13 +148,7 @@ def injection_width(cfg: dict[str, Any]) -> float:
 
 def _dnn_features(cfg: dict[str, Any]) -> list[str]:
     drop = list(cfg["validation"]["sculpting"]["drop_features"])
-    unknown = [f for f in drop if f not in FEATURE_NAMES]
-    if unknown:
-        msg = (
-            f"config key 'validation.sculpting.drop_features': unknown feature(s) {unknown} "
-            f"(choose from {list(FEATURE_NAMES)})"
-        )
-        raise ConfigError(msg)
+    check_feature_names(drop, "validation.sculpting.drop_features")
     base = cfg["toys"]["features"] or list(FEATURE_NAMES)
     keep = [f for f in base if f not in drop]
     if not keep:
