@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml
 run: setup
 	$(ACT) snakemake --cores $(CORES)
 
-test: setup
+test: setup lint
 	$(ACT) python -m pytest
 
 lint: setup

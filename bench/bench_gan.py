@@ -36,7 +36,13 @@ def _sync(device: torch.device) -> None:
 
 
 def bench_step(
-    gan: dict, device: torch.device, path: str, batch: int, steps: int, warmup: int, tf32: bool = False
+    gan: dict,
+    device: torch.device,
+    path: str,
+    batch: int,
+    steps: int,
+    warmup: int,
+    tf32: bool = False,
 ) -> float:
     """Generator steps per second of ``path`` at ``batch`` (the epoch buffers filled once)."""
     gan = {**gan, "batch_size": batch}
@@ -70,9 +76,18 @@ def bench_sampling(gan: dict, device: torch.device, n: int) -> float:
     pre = Preprocessor.fit(x, FEATURE_NAMES, window=(130.0, 170.0), rng=np.random.default_rng(1))
     g, _ = init_seeded(gan, len(FEATURE_NAMES), 1)
     model = GanModel(
-        generator=g.to(device).eval(), preprocessor=pre, feature_names=FEATURE_NAMES, device=device,
-        config=gan, sha="0" * 16, window=(130.0, 170.0), split={}, history=[], seed=0,
-        path=__import__("pathlib").Path("<bench>"), latent_dim=int(gan["latent_dim"]),
+        generator=g.to(device).eval(),
+        preprocessor=pre,
+        feature_names=FEATURE_NAMES,
+        device=device,
+        config=gan,
+        sha="0" * 16,
+        window=(130.0, 170.0),
+        split={},
+        history=[],
+        seed=0,
+        path=__import__("pathlib").Path("<bench>"),
+        latent_dim=int(gan["latent_dim"]),
     )
     sample_torch(model, min(n, 10000), seed=0)
     _sync(device)
@@ -83,11 +98,20 @@ def bench_sampling(gan: dict, device: torch.device, n: int) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
     ap.add_argument("--batches", type=int, nargs="+", default=[128, 1024])
-    ap.add_argument("--steps", type=int, default=None, help="timed steps (default: 200 on CUDA, 4 on CPU)")
-    ap.add_argument("--warmup", type=int, default=None, help="untimed steps first (default: 10 on CUDA, 1 on CPU)")
+    ap.add_argument(
+        "--steps", type=int, default=None, help="timed steps (default: 200 on CUDA, 4 on CPU)"
+    )
+    ap.add_argument(
+        "--warmup",
+        type=int,
+        default=None,
+        help="untimed steps first (default: 10 on CUDA, 1 on CPU)",
+    )
     ap.add_argument("--sample-events", type=int, default=None, help="events for the sampling rate")
     args = ap.parse_args()
 
@@ -96,21 +120,33 @@ def main() -> None:
     steps = args.steps or (200 if cuda else 4)
     warmup = args.warmup or (10 if cuda else 1)
     gan = validate({})["gan"]  # the reference architecture and hyperparameters
-    name = torch.cuda.get_device_name(device) if cuda else f"CPU ({torch.get_num_threads()} threads)"
-    print(f"# WGAN-GP training step, reference architecture, n_critic {gan['n_critic']}, device {name}, torch {torch.__version__}")
+    name = (
+        torch.cuda.get_device_name(device) if cuda else f"CPU ({torch.get_num_threads()} threads)"
+    )
+    print(
+        f"# WGAN-GP training step, reference architecture, n_critic {gan['n_critic']}, "
+        f"device {name}, torch {torch.__version__}"
+    )
     print(f"# {steps} timed steps after {warmup} warm-up steps")
-    print(f"{'batch':>6} {'eager steps/s':>14} {'graph steps/s':>14} {'speed-up':>9} {'graph+tf32':>11} {'speed-up':>9}")
+    print(
+        f"{'batch':>6} {'eager steps/s':>14} {'graph steps/s':>14} {'speed-up':>9} "
+        f"{'graph+tf32':>11} {'speed-up':>9}"
+    )
     for batch in args.batches:
         eager = bench_step(gan, device, "eager", batch, steps, warmup)
         if cuda:
             graph = bench_step(gan, device, "cuda_graph", batch, steps, warmup)
             g32 = bench_step(gan, device, "cuda_graph", batch, steps, warmup, tf32=True)
             print(
-                f"{batch:>6} {eager:>14.1f} {graph:>14.1f} {graph / eager:>8.1f}x {g32:>11.1f} {g32 / eager:>8.1f}x",
+                f"{batch:>6} {eager:>14.1f} {graph:>14.1f} {graph / eager:>8.1f}x "
+                f"{g32:>11.1f} {g32 / eager:>8.1f}x",
                 flush=True,
             )
         else:
-            print(f"{batch:>6} {eager:>14.2f} {'n/a':>14} {'n/a':>9} {'n/a':>11} {'n/a':>9}", flush=True)
+            print(
+                f"{batch:>6} {eager:>14.2f} {'n/a':>14} {'n/a':>9} {'n/a':>11} {'n/a':>9}",
+                flush=True,
+            )
     n = args.sample_events or (2_000_000 if cuda else 100_000)
     rate = bench_sampling(gan, device, n)
     print(f"# sampling (generator + decoding + validity), {n} events: {rate:,.0f} events/s")

@@ -1,4 +1,4 @@
-"""MC stage benchmark: Pythia generation, detector, conversion rates and the cost of 1M selected events.
+"""MC stage benchmark: Pythia generation, detector and conversion rates; cost of 1M selected events.
 
 For each realism level: Pythia ``nextBatch`` events/s (initialisation excluded), the detector
 step (``ganlee.mc.detector.simulate``) events/s, writing, and ``mc_convert`` (read + select +
@@ -7,7 +7,7 @@ needed for one million selected events. Single process, one core.
 
     python bench/bench_mc.py                       # small default sizes, ~1 minute
     python bench/bench_mc.py --events 20000 --realism no_mpi full
-    python bench/bench_mc.py --check-pt-max-match  # also: jets with / without SpaceShower:pTmaxMatch = 2
+    python bench/bench_mc.py --check-pt-max-match  # also jets with/without SpaceShower:pTmaxMatch=2
 """
 
 from __future__ import annotations
@@ -121,26 +121,30 @@ def main() -> None:
             n = args.events or DEFAULT_EVENTS.get(realism, 2000)
             rows.append(bench_level(realism, n, args.batch_size, Path(tmp)))
         head = (
-            f"{'realism':<14}{'events':>8}{'init s':>8}{'pythia ev/s':>13}{'detector ev/s':>15}{'write ev/s':>12}"
+            f"{'realism':<14}{'events':>8}{'init s':>8}{'pythia ev/s':>13}"
+            f"{'detector ev/s':>15}{'write ev/s':>12}"
             f"{'convert ev/s':>14}{'selected':>10}{'ms/selected':>13}{'CPU-h per 1M sel.':>19}"
         )
         print(head)
         for r in rows:
             print(
                 f"{r['realism']:<14}{r['events']:>8d}{r['init_s']:>8.2f}{r['gen_rate']:>13.0f}{r['det_rate']:>15.0f}"
-                f"{r['write_rate']:>12.0f}{r['conv_rate']:>14.0f}{r['fraction']:>9.1%} {r['ms_per_selected']:>12.2f}"
+                f"{r['write_rate']:>12.0f}{r['conv_rate']:>14.0f}{r['fraction']:>9.1%} "
+                f"{r['ms_per_selected']:>12.2f}"
                 f"{r['cpu_h_per_1m']:>19.1f}"
             )
         print()
         for r in rows:
             print(
-                f"{r['realism']:<14} sigma = {r['sigma_pb']:.3f} pb, mean n_jets = {r['n_jets_mean']:.3f}, "
+                f"{r['realism']:<14} sigma = {r['sigma_pb']:.3f} pb, mean n_jets = "
+                f"{r['n_jets_mean']:.3f}, "
                 f"median pT_llg = {r['pt_llg_median']:.1f} GeV"
             )
         by = {r["realism"]: r for r in rows}
         if "full" in by and "no_mpi" in by:
             print(
-                f"cost ratio full / no_mpi per selected event: {by['full']['ms_per_selected'] / by['no_mpi']['ms_per_selected']:.1f}x"
+                "cost ratio full / no_mpi per selected event: "
+                f"{by['full']['ms_per_selected'] / by['no_mpi']['ms_per_selected']:.1f}x"
             )
         for r in rows:
             share = (1 / r["det_rate"]) / (
@@ -154,7 +158,8 @@ def main() -> None:
             )
             matched = bench_level("no_mpi", n, args.batch_size, Path(tmp))
             print(
-                f"SpaceShower:pTmaxMatch = 2 vs 0 (no_mpi, {n} events): mean n_jets {matched['n_jets_mean']:.3f} vs "
+                f"SpaceShower:pTmaxMatch = 2 vs 0 (no_mpi, {n} events): mean n_jets "
+                f"{matched['n_jets_mean']:.3f} vs "
                 f"{capped['n_jets_mean']:.3f}, median pT_llg {matched['pt_llg_median']:.1f} vs "
                 f"{capped['pt_llg_median']:.1f} GeV"
             )

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import json
 import math
 import sys
@@ -129,7 +130,7 @@ def measure(
     if args.device.type == "cuda":
         row["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
     widths = (len(FEATURE_NAMES), *cfg["toys"]["dnn"]["layers"], 1)
-    macs = sum(a * b for a, b in zip(widths[:-1], widths[1:], strict=True))
+    macs = sum(a * b for a, b in itertools.pairwise(widths))
     row["train_tflops"] = 6.0 * macs * args.events * args.epochs * toys / max(tm.train, 1e-9) / 1e12
     return row
 

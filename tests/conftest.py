@@ -57,7 +57,7 @@ def subprocess_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def copy_workflow(dest: Path) -> Path:
-    """Copy the workflow definition (Snakefile, rules, config, envs, report, profiles) into ``dest``."""
+    """Copy the workflow files (Snakefile, rules, config, envs, report, profiles) to ``dest``."""
     dest.mkdir(parents=True, exist_ok=True)
     for name in WORKFLOW_FILES:
         src = REPO / name
@@ -181,6 +181,22 @@ def read_chunks(workdir: Path) -> dict[str, Any]:
     out = {k: np.concatenate(v) for k, v in cols.items()}
     order = np.argsort(out["toy_index"], kind="stable")
     return {k: v[order] for k, v in out.items()}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cwd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Run the tests in an empty working directory (session-wide, before any other fixture).
+
+    ``ganlee`` steps default to ``./config/config.yaml`` and ``./results/...`` of the directory
+    they run in, so a test run from a checkout with results of an earlier pipeline run would
+    otherwise read them. Tests that want a project directory ``chdir`` into one themselves.
+    """
+    old = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("cwd"))
+    try:
+        yield
+    finally:
+        os.chdir(old)
 
 
 @pytest.fixture(scope="session")

@@ -107,7 +107,10 @@ def write_delphes(
 def write_nanoaod(
     path: Path, events: list[dict[str, Any]], rename: dict[str, str] | None = None
 ) -> Path:
-    """A flat NanoAOD-style file: ``nElectron``, ``Electron_pt/eta/phi/charge``, ``MET_pt``, ``MET_phi``."""
+    """A flat NanoAOD-style file.
+
+    Branches ``nElectron``, ``Electron_pt/eta/phi/charge``, ``MET_pt``, ``MET_phi``.
+    """
     objs = objects(events)
     rename = rename or {}
     branches: dict[str, Any] = {}

@@ -90,7 +90,8 @@ def test_lee_aggregate_prints_the_summary_and_headline_without_output_paths(
     hi = stats.beta.ppf(1 - (1 - 0.6827) / 2, k + 1, n - k) if k < n else 1.0
     line = next(ln for ln in err.splitlines() if ln.startswith("p_global(Z_local = 3)"))
     got = [float(x) for x in re.findall(r"[\d.]+(?:e-?\d+)?", line.split(") = ", 1)[1])[:3]]
-    np.testing.assert_allclose(got, [k / n, lo, hi], rtol=2e-3)
+    # printed with 3 significant digits: at most half a unit of the third digit off
+    np.testing.assert_allclose(got, [k / n, lo, hi], rtol=5e-3)
     assert f"{k} toy(s) above" in line
     assert "== LEE headline ==" in err
     assert f"toys used: {n} of {n}" in err

@@ -6,6 +6,7 @@ import json
 
 import pytest
 import yaml
+from conftest import REPO
 
 from ganlee.config import ConfigError, config_hash, load_config, schema, validate
 
@@ -68,18 +69,18 @@ def test_load_from_file_and_inline_json(tmp_path):
 
 
 def test_load_errors_name_the_file(tmp_path):
-    with pytest.raises(ConfigError, match="nope.yaml"):
+    with pytest.raises(ConfigError, match=r"nope\.yaml"):
         load_config(str(tmp_path / "nope.yaml"))
     bad = tmp_path / "bad.yaml"
     bad.write_text("gan: [unclosed\n")
-    with pytest.raises(ConfigError, match="bad.yaml"):
+    with pytest.raises(ConfigError, match=r"bad\.yaml"):
         load_config(str(bad))
     with pytest.raises(ConfigError, match="inline JSON"):
         load_config("{not json")
 
 
 def test_embedded_default_config_is_valid():
-    cfg = load_config("config/config.yaml")
+    cfg = load_config(REPO / "config" / "config.yaml")
     assert cfg["toys"]["n_toys"] >= cfg["toys"]["chunk_size"]
 
 

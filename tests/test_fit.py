@@ -12,9 +12,9 @@ import math
 import numpy as np
 import pytest
 import torch
+from compare import assert_same_z
 from scipy import integrate, stats
 
-from compare import assert_same_z
 from ganlee.config import ConfigError, load_config
 from ganlee.seeds import numpy_rng
 from ganlee.stats.fit import (
@@ -125,8 +125,9 @@ def test_signal_shape_is_the_exact_gaussian_integral(spec):
     for row, mu in zip(g, (137.3, 150.0), strict=True):
         for i in (0, 7, 20, 39):
             lo, hi = spec.edges[i], spec.edges[i + 1]
-            ref, _ = integrate.quad(lambda x, mu=mu: stats.norm.pdf(x, mu, 2.5), lo, hi,
-                                    epsabs=1e-15, epsrel=1e-12)
+            ref, _ = integrate.quad(
+                lambda x, mu=mu: stats.norm.pdf(x, mu, 2.5), lo, hi, epsabs=1e-15, epsrel=1e-12
+            )
             assert row[i] == pytest.approx(ref, rel=1e-9, abs=1e-300)
         total = stats.norm.cdf(170.0, mu, 2.5) - stats.norm.cdf(130.0, mu, 2.5)
         assert row.sum() == pytest.approx(total, rel=1e-12)
@@ -140,8 +141,12 @@ def test_background_midpoint_rule_error_is_the_analytic_one(spec):
     for i in (0, 13, 39):
         lo, hi = spec.edges[i], spec.edges[i + 1]
         exact, _ = integrate.quad(
-            lambda x: n0 * math.exp(a * (x - 150) / s + b * ((x - 150) / s) ** 2), lo, hi,
-            epsabs=0, epsrel=1e-13)
+            lambda x: n0 * math.exp(a * (x - 150) / s + b * ((x - 150) / s) ** 2),
+            lo,
+            hi,
+            epsabs=0,
+            epsrel=1e-13,
+        )
         t = spec.t[i]
         predicted = ((a + 2 * b * t) ** 2 + 2 * b) / s**2 / 24.0
         rel = (exact - nu[i]) / nu[i]
@@ -251,7 +256,8 @@ def test_fit_point_score_identity(spec):
     """With a free normalisation, the maximum-likelihood fit has sum(nu) = sum(y)."""
     y = _toys(spec, numpy_rng(SEED, "test_fit", "identity"), 1, n1=80.0, mu=146.0)[0]
     fp = fit_point(y, spec, 146.0)
-    assert fp["valid"] and fp["n1"] > 0
+    assert fp["valid"]
+    assert fp["n1"] > 0
     # Decrement < 1e-9 bounds |sum(y - nu)| by about sqrt(1e-9 sum(y)) ~ 2e-3 here.
     assert fp["expected_b"].sum() == pytest.approx(y.sum(), abs=5e-3)
     assert fp["expected_sb"].sum() == pytest.approx(y.sum(), abs=5e-3)
@@ -265,11 +271,13 @@ def test_batched_agrees_with_iminuit(spec):
     """|dZ| < 0.01 on typical (~2,500 events), low-count (~130 events) and signal histograms."""
     rng = numpy_rng(SEED, "test_fit", "agreement")
     low = (2.5, -1.0, 0.2)
-    y = np.concatenate([
-        _toys(spec, rng, 8),
-        _toys(spec, rng, 8, params=low),
-        _toys(spec, rng, 8, n1=120.0, mu=143.5),
-    ])
+    y = np.concatenate(
+        [
+            _toys(spec, rng, 8),
+            _toys(spec, rng, 8, params=low),
+            _toys(spec, rng, 8, n1=120.0, mu=143.5),
+        ]
+    )
     coarse = spec.with_masses(np.arange(135.0, 165.5, 2.0))
     fast = scan(y, coarse, backend="batched")
     ref = scan(y, coarse, backend="iminuit")

@@ -50,17 +50,37 @@ def test_train_then_validate(workdir, capsys) -> None:
     d = workdir
     cfg = json.dumps(CFG)
     common = ["--config", cfg, "--features", str(d / "features.root")]
-    rc = run("gan-train", *common, "--model", str(d / "model.pt"), "--history", str(d / "history.csv"), "--checkpoint", str(d / "ck.pt"))
+    rc = run(
+        "gan-train",
+        *common,
+        "--model",
+        str(d / "model.pt"),
+        "--history",
+        str(d / "history.csv"),
+        "--checkpoint",
+        str(d / "ck.pt"),
+    )
     assert rc == 0
     err = capsys.readouterr().err
     assert "2000 events, 1440 for training, 160 monitor, 400 held out" in err
-    assert "step/s" in err and "ETA" in err
-    assert (d / "model.pt").is_file() and (d / "ck.pt").is_file()
+    assert "step/s" in err
+    assert "ETA" in err
+    assert (d / "model.pt").is_file()
+    assert (d / "ck.pt").is_file()
     assert len((d / "history.csv").read_text().splitlines()) == 4
 
     rc = run(
-        "gan-validate", *common, "--model", str(d / "model.pt"), "--history", str(d / "history.csv"),
-        "--out", str(d / "validation.json"), "--plots", str(d / "plots"), "--no-feature-plots",
+        "gan-validate",
+        *common,
+        "--model",
+        str(d / "model.pt"),
+        "--history",
+        str(d / "history.csv"),
+        "--out",
+        str(d / "validation.json"),
+        "--plots",
+        str(d / "plots"),
+        "--no-feature-plots",
     )
     assert rc == 0
     res = json.loads((d / "validation.json").read_text())
@@ -69,7 +89,8 @@ def test_train_then_validate(workdir, capsys) -> None:
     assert 0.0 <= res["invalid_fraction"] < 0.5
     assert res["sampling"]["requested"] == 400
     assert 0.0 <= res["classifier"]["auc"] <= 1.0
-    assert res["fpd"]["value"] >= 0 and res["correlation"]["frobenius_diff"] >= res["correlation"]["max_abs_diff"]
+    assert res["fpd"]["value"] >= 0
+    assert res["correlation"]["frobenius_diff"] >= res["correlation"]["max_abs_diff"]
     assert set(res["per_feature"]) == set(FEATURE_NAMES)
     assert all(0 <= v["ks"] <= 1 and v["w1"] >= 0 for v in res["per_feature"].values())
     assert len(res["model"]["sha"]) == 16
@@ -83,14 +104,29 @@ def test_train_then_validate(workdir, capsys) -> None:
     for c in gate["checks"].values():
         assert set(c) == {"value", "threshold", "passed"}
     assert gate["passed"] == all(c["passed"] for c in gate["checks"].values())
-    assert gate["message"].startswith("toys validated: " if gate["passed"] else "toys not validated: ")
+    assert gate["message"].startswith(
+        "toys validated: " if gate["passed"] else "toys not validated: "
+    )
     assert gate["n_events"] == 200  # the toy size (all 2000 MC events) capped at half the hold-out
     err = capsys.readouterr().err
-    assert "AUC" in err and gate["message"] in err
+    assert "AUC" in err
+    assert gate["message"] in err
 
     # A second train call finds the finished checkpoint and only rewrites the outputs.
     (d / "model.pt").unlink()
-    assert run("gan-train", *common, "--model", str(d / "model.pt"), "--history", str(d / "h2.csv"), "--checkpoint", str(d / "ck.pt")) == 0
+    assert (
+        run(
+            "gan-train",
+            *common,
+            "--model",
+            str(d / "model.pt"),
+            "--history",
+            str(d / "h2.csv"),
+            "--checkpoint",
+            str(d / "ck.pt"),
+        )
+        == 0
+    )
     assert "resuming" in capsys.readouterr().err
     assert (d / "h2.csv").read_text() == (d / "history.csv").read_text()
 
@@ -102,9 +138,19 @@ def test_validate_refuses_other_features(workdir, tmp_path, capsys) -> None:
     x = synthetic_events(2000, seed=9)
     write_features(tmp_path / "other.root", {n: x[:, j] for j, n in enumerate(FEATURE_NAMES)})
     rc = run(
-        "gan-validate", "--config", json.dumps(CFG), "--features", str(tmp_path / "other.root"),
-        "--model", str(d / "model.pt"), "--history", str(d / "history.csv"),
-        "--out", str(tmp_path / "v.json"), "--plots", str(tmp_path / "plots"),
+        "gan-validate",
+        "--config",
+        json.dumps(CFG),
+        "--features",
+        str(tmp_path / "other.root"),
+        "--model",
+        str(d / "model.pt"),
+        "--history",
+        str(d / "history.csv"),
+        "--out",
+        str(tmp_path / "v.json"),
+        "--plots",
+        str(tmp_path / "plots"),
     )
     assert rc == 2
     assert "is not the input the model" in capsys.readouterr().err
@@ -115,8 +161,15 @@ def test_divergence_exit_code_and_no_model(workdir, tmp_path, capsys) -> None:
     cfg = json.loads(json.dumps(CFG))
     cfg["gan"]["lr"] = 1e10
     rc = run(
-        "gan-train", "--config", json.dumps(cfg), "--features", str(workdir / "features.root"),
-        "--model", str(tmp_path / "m.pt"), "--history", str(tmp_path / "h.csv"),
+        "gan-train",
+        "--config",
+        json.dumps(cfg),
+        "--features",
+        str(workdir / "features.root"),
+        "--model",
+        str(tmp_path / "m.pt"),
+        "--history",
+        str(tmp_path / "h.csv"),
     )
     assert rc == 3
     assert "diverged" in capsys.readouterr().err
@@ -125,9 +178,19 @@ def test_divergence_exit_code_and_no_model(workdir, tmp_path, capsys) -> None:
 
 def test_missing_model_is_a_clean_error(workdir, tmp_path, capsys) -> None:
     rc = run(
-        "gan-validate", "--config", json.dumps(CFG), "--features", str(workdir / "features.root"),
-        "--model", str(tmp_path / "none.pt"), "--history", str(tmp_path / "h.csv"),
-        "--out", str(tmp_path / "v.json"), "--plots", str(tmp_path / "plots"),
+        "gan-validate",
+        "--config",
+        json.dumps(CFG),
+        "--features",
+        str(workdir / "features.root"),
+        "--model",
+        str(tmp_path / "none.pt"),
+        "--history",
+        str(tmp_path / "h.csv"),
+        "--out",
+        str(tmp_path / "v.json"),
+        "--plots",
+        str(tmp_path / "plots"),
     )
     assert rc == 2
     assert "none.pt' does not exist" in capsys.readouterr().err
@@ -138,8 +201,15 @@ def test_nan_in_features_file_refused_naming_branch(tmp_path, capsys) -> None:
     x[10, FEATURE_NAMES.index("pt_ll")] = np.nan
     write_features(tmp_path / "f.root", {n: x[:, j] for j, n in enumerate(FEATURE_NAMES)})
     rc = run(
-        "gan-train", "--config", json.dumps(CFG), "--features", str(tmp_path / "f.root"),
-        "--model", str(tmp_path / "m.pt"), "--history", str(tmp_path / "h.csv"),
+        "gan-train",
+        "--config",
+        json.dumps(CFG),
+        "--features",
+        str(tmp_path / "f.root"),
+        "--model",
+        str(tmp_path / "m.pt"),
+        "--history",
+        str(tmp_path / "h.csv"),
     )
     assert rc == 2
     assert "'pt_ll'" in capsys.readouterr().err
@@ -153,7 +223,9 @@ def test_per_feature_plots(tmp_path) -> None:
     names, kinds = ["m_llg", "phi_ll", "n_jets"], ["window", "angle", "integer"]
     paths = plot_features(a[:, cols], b[:, cols], names, kinds, tmp_path, (130.0, 170.0))
     stems = ["feature_m_llg", "feature_n_jets", "feature_phi_ll", "features"]
-    assert sorted(p.name for p in paths) == sorted(f"{n}.{e}" for n in stems for e in ("pdf", "png"))
+    assert sorted(p.name for p in paths) == sorted(
+        f"{n}.{e}" for n in stems for e in ("pdf", "png")
+    )
     magic = {".png": b"\x89PNG", ".pdf": b"%PDF"}
     assert all(p.read_bytes()[:4] == magic[p.suffix] for p in paths)
 
@@ -163,13 +235,22 @@ def test_exploding_losses_stop_with_exit_3(workdir, tmp_path, capsys) -> None:
     cfg = json.loads(json.dumps(CFG))
     cfg["gan"]["lr"] = 1000.0
     rc = run(
-        "gan-train", "--config", json.dumps(cfg), "--features", str(workdir / "features.root"),
-        "--model", str(tmp_path / "m.pt"), "--history", str(tmp_path / "h.csv"),
+        "gan-train",
+        "--config",
+        json.dumps(cfg),
+        "--features",
+        str(workdir / "features.root"),
+        "--model",
+        str(tmp_path / "m.pt"),
+        "--history",
+        str(tmp_path / "h.csv"),
     )
     err = capsys.readouterr().err
     assert rc == 3, err
-    assert "diverged" in err and "gan.divergence_threshold" in err
-    assert not (tmp_path / "m.pt").exists() and not (tmp_path / "h.csv").exists()
+    assert "diverged" in err
+    assert "gan.divergence_threshold" in err
+    assert not (tmp_path / "m.pt").exists()
+    assert not (tmp_path / "h.csv").exists()
 
 
 @pytest.fixture(scope="module")
@@ -181,30 +262,44 @@ def nan_model(workdir, tmp_path_factory):
     path = tmp_path_factory.mktemp("nan_model") / "broken.pt"
     train(read_features(workdir / "features.root"), CFG, model_path=path, stream=io.StringIO())
     ck = torch.load(path, weights_only=True)
-    ck["generator_state"] = {k: torch.full_like(v, float("nan")) for k, v in ck["generator_state"].items()}
+    ck["generator_state"] = {
+        k: torch.full_like(v, float("nan")) for k, v in ck["generator_state"].items()
+    }
     torch.save(ck, path)
     return path
 
 
 @pytest.mark.parametrize("command", ["gan-validate", "toys", "observe"])
-def test_all_invalid_samples_are_a_clear_error(workdir, nan_model, tmp_path, capsys, command) -> None:
+def test_all_invalid_samples_are_a_clear_error(
+    workdir, nan_model, tmp_path, capsys, command
+) -> None:
     feats = str(workdir / "features.root")
     cfg = json.dumps({**CFG, "toys": {"sample1_size": 200, "sample2_size": 200}})
     args = {
-        "gan-validate": ["--history", str(tmp_path / "h.csv"), "--out", str(tmp_path / "v.json"),
-                         "--plots", str(tmp_path / "plots")],
+        "gan-validate": [
+            "--history",
+            str(tmp_path / "h.csv"),
+            "--out",
+            str(tmp_path / "v.json"),
+            "--plots",
+            str(tmp_path / "plots"),
+        ],
         "toys": ["--first", "0", "--count", "1", "--out", str(tmp_path / "c.npz")],
         "observe": ["--data", feats, "--out", str(tmp_path / "o.npz")],
     }[command]
     if command == "gan-validate":
-        (tmp_path / "h.csv").write_text("epoch,generator_steps,loss_critic,loss_generator,"
-                                        "wasserstein,gradient_penalty,seconds\n")
+        (tmp_path / "h.csv").write_text(
+            "epoch,generator_steps,loss_critic,loss_generator,"
+            "wasserstein,gradient_penalty,seconds\n"
+        )
     rc = run(command, "--config", cfg, "--features", feats, "--model", str(nan_model), *args)
     err = capsys.readouterr().err
     assert rc == 2, err
-    assert f"GAN model file '{nan_model}'" in err and "invalid" in err
+    assert f"GAN model file '{nan_model}'" in err
+    assert "invalid" in err
     assert "Traceback" not in err
-    assert not any(tmp_path.glob("*.npz")) and not (tmp_path / "v.json").exists()
+    assert not any(tmp_path.glob("*.npz"))
+    assert not (tmp_path / "v.json").exists()
 
 
 def test_failed_fidelity_gate_stops_with_require_fidelity(workdir, tmp_path, capsys) -> None:
@@ -216,11 +311,23 @@ def test_failed_fidelity_gate_stops_with_require_fidelity(workdir, tmp_path, cap
     cfg = json.loads(json.dumps(CFG))
     cfg["gan"]["require_fidelity"] = True
     rc = run(
-        "gan-validate", "--config", json.dumps(cfg), "--features", str(d / "features.root"),
-        "--model", str(d / "model.pt"), "--history", str(d / "history.csv"),
-        "--out", str(tmp_path / "v.json"), "--plots", str(tmp_path / "plots"), "--no-feature-plots",
+        "gan-validate",
+        "--config",
+        json.dumps(cfg),
+        "--features",
+        str(d / "features.root"),
+        "--model",
+        str(d / "model.pt"),
+        "--history",
+        str(d / "history.csv"),
+        "--out",
+        str(tmp_path / "v.json"),
+        "--plots",
+        str(tmp_path / "plots"),
+        "--no-feature-plots",
     )
     err = capsys.readouterr().err
     assert rc == 3, err
-    assert "error: toys not validated: AUC" in err and "gan.require_fidelity" in err
+    assert "error: toys not validated: AUC" in err
+    assert "gan.require_fidelity" in err
     assert json.loads((tmp_path / "v.json").read_text())["fidelity"]["passed"] is False

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from synthetic import synthetic_events
 
 from ganlee.config import validate
 from ganlee.features import FEATURE_NAMES
 from ganlee.gan.fidelity import fidelity_gate, mllg_ratio, toy_size
-from synthetic import synthetic_events
 
 WINDOW = (130.0, 170.0)
 FCFG = validate({})["gan"]["fidelity"]
@@ -17,10 +17,14 @@ FCFG = validate({})["gan"]["fidelity"]
 def test_mllg_ratio_of_identical_samples_is_one_with_poisson_errors() -> None:
     m = synthetic_events(4000, seed=1)[:, 0]
     r = mllg_ratio(m, m.copy(), WINDOW, 4.0)
-    assert len(r["ratio"]) == 10 and r["edges"][0] == 130.0 and r["edges"][-1] == 170.0
+    assert len(r["ratio"]) == 10
+    assert r["edges"][0] == 130.0
+    assert r["edges"][-1] == 170.0
     np.testing.assert_allclose(r["ratio"], 1.0)
     np.testing.assert_allclose(r["ratio_error"], np.sqrt(2.0 / np.array(r["mc"])))
-    assert r["chi2"] == 0.0 and r["pvalue"] == 1.0 and r["dof"] == 10
+    assert r["chi2"] == 0.0
+    assert r["pvalue"] == 1.0
+    assert r["dof"] == 10
 
 
 def test_mllg_chi2_pvalue_is_uniform_for_equal_distributions() -> None:
@@ -47,18 +51,19 @@ def test_gate_passes_a_perfect_generator_and_fails_a_shifted_one() -> None:
     assert set(ok["checks"]) == {"auc", "ks_min_pvalue", "mllg_pvalue"}
     assert ok["checks"]["auc"]["threshold"] == FCFG["auc_max"]
     lo, hi = ok["auc_null"]["band_2sigma"]
-    assert lo < 0.5 < hi and all(lo - 0.03 < v < hi + 0.03 for v in ok["auc_null"]["values"])
+    assert lo < 0.5 < hi
+    assert all(lo - 0.03 < v < hi + 0.03 for v in ok["auc_null"]["values"])
 
     bad = same.copy()
     col = FEATURE_NAMES.index("m_llg")  # m_llg squeezed towards the window centre
     bad[:, col] = 150.0 + 0.7 * (bad[:, col] - 150.0)
     res = fidelity_gate(hold, bad, FEATURE_NAMES, 2000, FCFG, WINDOW, seed=5)
     assert not res["passed"]
-    assert (
-        not res["checks"]["mllg_pvalue"]["passed"] and not res["checks"]["ks_min_pvalue"]["passed"]
-    )
+    assert not res["checks"]["mllg_pvalue"]["passed"]
+    assert not res["checks"]["ks_min_pvalue"]["passed"]
     assert res["ks_worst_feature"] == "m_llg"
-    assert res["message"].startswith("toys not validated: ") and "m_llg chi2 p" in res["message"]
+    assert res["message"].startswith("toys not validated: ")
+    assert "m_llg chi2 p" in res["message"]
     assert res["mllg_ratio"]["ratio"][0] < 0.8  # the low edge is emptied
 
 

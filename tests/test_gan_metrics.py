@@ -26,12 +26,18 @@ def test_w1_and_ks_of_shifted_and_scaled_gaussians() -> None:
     n = 40000
     mc = rng.normal(size=(n, 2))
     gan = np.column_stack([rng.normal(0.5, 1.0, n), rng.normal(0.0, 2.0, n)])
-    res = evaluate(mc[:2000], gan[:2000], ["a", "b"], seed=3, classifier_iter=20)  # assembled report
+    res = evaluate(
+        mc[:2000], gan[:2000], ["a", "b"], seed=3, classifier_iter=20
+    )  # assembled report
     assert set(res) >= {"per_feature", "correlation", "classifier", "fpd", "kpd", "ks_max"}
     assert stats.wasserstein_distance(mc[:, 0], gan[:, 0]) == pytest.approx(0.5, abs=0.02)
-    assert stats.wasserstein_distance(mc[:, 1], gan[:, 1]) == pytest.approx(math.sqrt(2 / math.pi), abs=0.02)
+    assert stats.wasserstein_distance(mc[:, 1], gan[:, 1]) == pytest.approx(
+        math.sqrt(2 / math.pi), abs=0.02
+    )
     assert res["per_feature"]["a"]["w1"] == pytest.approx(0.5, abs=0.08)
-    assert res["per_feature"]["a"]["ks"] == pytest.approx(norm.cdf(0.25) - norm.cdf(-0.25), abs=0.04)
+    assert res["per_feature"]["a"]["ks"] == pytest.approx(
+        norm.cdf(0.25) - norm.cdf(-0.25), abs=0.04
+    )
     assert res["per_feature"]["b"]["w1_over_std"] == pytest.approx(math.sqrt(2 / math.pi), rel=0.1)
 
 

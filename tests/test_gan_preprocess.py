@@ -54,10 +54,13 @@ def test_synthetic_events_obey_rules_and_relations(events: np.ndarray) -> None:
 
 @pytest.mark.parametrize("mode", ["physical", "minmax"])
 def test_encode_decode_round_trip(events: np.ndarray, mode: str) -> None:
-    pre = Preprocessor.fit(events, FEATURE_NAMES, mode=mode, window=WINDOW, rng=np.random.default_rng(1))
+    pre = Preprocessor.fit(
+        events, FEATURE_NAMES, mode=mode, window=WINDOW, rng=np.random.default_rng(1)
+    )
     z = pre.encode(events, np.random.default_rng(2))
     assert z.dtype == np.float32
-    assert z.min() >= -1.01 and z.max() <= 1.01  # min-max scaled (dequantisation redrawn)
+    assert z.min() >= -1.01
+    assert z.max() <= 1.01
     dec = pre.decode(torch.from_numpy(z))
     x = dec.x.double().numpy()
     assert bool(dec.valid.all())
@@ -72,7 +75,9 @@ def test_physical_outputs_valid_by_construction(events: np.ndarray) -> None:
     """Generator outputs far outside the training range still decode to valid events; the rows
     with a jet-count output below zero (reflected) or an angle beyond pi (wrapped) are flagged
     as repaired, and only those."""
-    pre = Preprocessor.fit(events, FEATURE_NAMES, mode="physical", window=WINDOW, rng=np.random.default_rng(1))
+    pre = Preprocessor.fit(
+        events, FEATURE_NAMES, mode="physical", window=WINDOW, rng=np.random.default_rng(1)
+    )
     z = torch.randn(20000, len(FEATURE_NAMES), generator=torch.Generator().manual_seed(3)) * 1.5
     dec = pre.decode(z)
     x = dec.x.double().numpy()
@@ -82,7 +87,8 @@ def test_physical_outputs_valid_by_construction(events: np.ndarray) -> None:
     neg = (y[:, [COL[n] for n in INTEGER_FEATURES]] < 0).any(axis=1)
     wrapped = (np.abs(y[:, [COL[n] for n in ANGLE_FEATURES]]) > math.pi).any(axis=1)
     np.testing.assert_array_equal(dec.repaired.numpy(), neg | wrapped)
-    assert 0.0 < neg.mean() < 1.0 and 0.0 < wrapped.mean() < 1.0
+    assert 0.0 < neg.mean() < 1.0
+    assert 0.0 < wrapped.mean() < 1.0
     # Reflection: a count output y in (-1, 0) decodes to 0, y in (-2, -1) to 1.
     j = COL["n_central_jets"]
     for y_val, expected in ((-0.3, 0.0), (-1.5, 1.0), (2.7, 2.0)):
@@ -122,7 +128,7 @@ def test_angle_wrapped_modulo_two_pi(folded: bool, y: float, expected: float) ->
 
 
 def test_pi32_is_the_float32_below_pi() -> None:
-    assert PI32 <= math.pi
+    assert math.pi >= PI32
     assert float(np.nextafter(np.float32(PI32), np.float32(4.0))) > math.pi
 
 
@@ -147,4 +153,5 @@ def test_state_round_trip_through_torch_save(events: np.ndarray, tmp_path) -> No
     back = Preprocessor.from_state(torch.load(tmp_path / "pre.pt", weights_only=True))
     z = torch.randn(1000, len(FEATURE_NAMES), generator=torch.Generator().manual_seed(6))
     assert torch.equal(pre.decode(z).x, back.decode(z).x)
-    assert back.kinds == pre.kinds and back.pairs == pre.pairs == ((COL["n_central_jets"], COL["n_jets"]),)
+    assert back.kinds == pre.kinds
+    assert back.pairs == pre.pairs == ((COL["n_central_jets"], COL["n_jets"]),)

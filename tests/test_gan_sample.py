@@ -16,7 +16,8 @@ from ganlee.io import InputError
 torch.set_num_threads(1)
 
 
-#: physical: valid by construction (repairs only); minmax (the reference analysis's scaling) relies on rejection: a barely trained 18-feature model yields
+#: physical: valid by construction (repairs only); minmax (the reference analysis's scaling)
+#: relies on rejection: a barely trained 18-feature model yields
 #: over 90% invalid events, so it is tested on 5 features after 6 epochs (about 16% rejected).
 SETUPS = {
     "quantile": (FEATURE_NAMES, 3),
@@ -55,11 +56,13 @@ def test_identical_seeds_identical_samples(model: GanModel) -> None:
     a = sample(model, 3000, seed=123)
     b = sample(model, 3000, seed=123)
     c = sample(model, 3000, seed=124)
-    assert a.shape == (3000, len(model.feature_names)) and a.dtype == np.float64
+    assert a.shape == (3000, len(model.feature_names))
+    assert a.dtype == np.float64
     np.testing.assert_array_equal(a, b)
     assert np.mean(a != c) > 0.5
     t = sample_torch(model, 3000, seed=123)
-    assert t.device == model.device and t.dtype == torch.float32
+    assert t.device == model.device
+    assert t.dtype == torch.float32
     np.testing.assert_array_equal(t.double().numpy(), a)
 
 

@@ -38,7 +38,7 @@ def events() -> np.ndarray:
 
 
 def mixture(n: int, seed: int) -> np.ndarray:
-    """Two correlated 2-D Gaussians (60/40) and a Poisson count whose mean depends on the component."""
+    """Two correlated 2-D Gaussians (60/40) and a Poisson count with a mean set by the component."""
     rng = np.random.default_rng(seed)
     comp = rng.random(n) < 0.6
     c1 = rng.multivariate_normal([-0.5, -0.5], [[0.5, 0.4], [0.4, 0.5]], n)
@@ -67,12 +67,15 @@ def test_learns_gaussian_mixture_with_integer_column(tmp_path) -> None:
             "ema_decay": 0.0,
         },
     }
-    res = train(mixture(12000, 1), cfg, model_path=tmp_path / "m.pt", feature_names=names, kinds=kinds)
+    res = train(
+        mixture(12000, 1), cfg, model_path=tmp_path / "m.pt", feature_names=names, kinds=kinds
+    )
     assert res.steps_per_epoch * 60 >= 400
     model = load_model(tmp_path / "m.pt")
     ref = mixture(4000, 99)
     gen = sample(model, 4000, 3)
-    assert np.all(gen[:, 2] == np.round(gen[:, 2])) and gen[:, 2].min() >= 0
+    assert np.all(gen[:, 2] == np.round(gen[:, 2]))
+    assert gen[:, 2].min() >= 0
     ev = evaluate(ref, gen, names, seed=0, classifier_iter=50)
     w1 = {n: v["w1_over_std"] for n, v in ev["per_feature"].items()}
     assert max(w1.values()) < 0.5, w1
@@ -80,7 +83,9 @@ def test_learns_gaussian_mixture_with_integer_column(tmp_path) -> None:
     # The same generator before training is easily told apart: the bounds are not vacuous.
     g0, _ = init_seeded(model.config, 3, derive_seed(1, "gan_init"))
     with torch.no_grad():
-        dec = model.preprocessor.decode(g0(torch.randn(4000, 4, generator=torch.Generator().manual_seed(0))))
+        dec = model.preprocessor.decode(
+            g0(torch.randn(4000, 4, generator=torch.Generator().manual_seed(0)))
+        )
     x0 = dec.x[dec.valid].double().numpy()
     ev0 = evaluate(ref[: len(x0)], x0, names, seed=0, classifier_iter=50)
     assert ev0["classifier"]["auc"] > 0.95
@@ -88,7 +93,9 @@ def test_learns_gaussian_mixture_with_integer_column(tmp_path) -> None:
 
 def test_resume_after_interruption_continues_history(tmp_path, events: np.ndarray) -> None:
     cfg = tiny_cfg()
-    full = train(events, cfg, model_path=tmp_path / "full.pt", checkpoint_path=tmp_path / "full_ck.pt")
+    full = train(
+        events, cfg, model_path=tmp_path / "full.pt", checkpoint_path=tmp_path / "full_ck.pt"
+    )
     assert [r["epoch"] for r in full.history] == [1, 2, 3, 4]
 
     class Killed(Exception):
@@ -100,8 +107,17 @@ def test_resume_after_interruption_continues_history(tmp_path, events: np.ndarra
 
     ck, model = tmp_path / "ck.pt", tmp_path / "model.pt"
     with pytest.raises(Killed):
-        train(events, cfg, model_path=model, history_path=tmp_path / "h.csv", checkpoint_path=ck, callback=kill_in_epoch_3)
-    assert ck.is_file() and not model.exists() and not (tmp_path / "h.csv").exists()
+        train(
+            events,
+            cfg,
+            model_path=model,
+            history_path=tmp_path / "h.csv",
+            checkpoint_path=ck,
+            callback=kill_in_epoch_3,
+        )
+    assert ck.is_file()
+    assert not model.exists()
+    assert not (tmp_path / "h.csv").exists()
     res = train(events, cfg, model_path=model, history_path=tmp_path / "h.csv", checkpoint_path=ck)
     assert res.resumed_from == 2
     assert [r["epoch"] for r in res.history] == [1, 2, 3, 4]
@@ -109,7 +125,8 @@ def test_resume_after_interruption_continues_history(tmp_path, events: np.ndarra
     for a, b in zip(full.history, res.history, strict=True):
         assert [a[k] for k in keys] == [b[k] for k in keys]  # the same run, bit for bit on CPU
     lines = (tmp_path / "h.csv").read_text().splitlines()
-    assert lines[0].startswith("epoch,") and len(lines) == 5
+    assert lines[0].startswith("epoch,")
+    assert len(lines) == 5
     a, b = load_model(tmp_path / "full.pt"), load_model(model)
     for pa, pb in zip(a.generator.parameters(), b.generator.parameters(), strict=True):
         assert torch.equal(pa, pb)
@@ -145,7 +162,8 @@ def test_checkpoint_round_trip(tmp_path, events: np.ndarray) -> None:
     for name, p in m.generator.state_dict().items():
         assert torch.equal(p, ck["generator_state"][name])
     assert m.feature_names == FEATURE_NAMES
-    assert m.config["generator_layers"] == [24, 24] and m.config["epochs"] == 2
+    assert m.config["generator_layers"] == [24, 24]
+    assert m.config["epochs"] == 2
     assert m.window == (130.0, 170.0)
     assert m.sha == hashlib.sha256((tmp_path / "m.pt").read_bytes()).hexdigest()[:16]
     assert m.device == torch.device("cpu")
@@ -158,8 +176,14 @@ def test_checkpoint_round_trip(tmp_path, events: np.ndarray) -> None:
 
 
 def test_wgan_clip_trains_with_clipped_critic(tmp_path, events: np.ndarray) -> None:
-    res = train(events, tiny_cfg(kind="wgan_clip", epochs=2, clip_value=0.02), checkpoint_path=tmp_path / "ck.pt")
-    assert all(np.isfinite([r[k] for k in ("loss_critic", "loss_generator")]).all() for r in res.history)
+    res = train(
+        events,
+        tiny_cfg(kind="wgan_clip", epochs=2, clip_value=0.02),
+        checkpoint_path=tmp_path / "ck.pt",
+    )
+    assert all(
+        np.isfinite([r[k] for k in ("loss_critic", "loss_generator")]).all() for r in res.history
+    )
     assert all(r["gradient_penalty"] == 0.0 for r in res.history)
     ck = torch.load(tmp_path / "ck.pt", weights_only=True)
     biggest = max(float(t.abs().max()) for t in ck["trainer_state"]["critic_state"].values())
@@ -168,9 +192,17 @@ def test_wgan_clip_trains_with_clipped_critic(tmp_path, events: np.ndarray) -> N
 
 @pytest.mark.parametrize("kind", ["wgan_gp", "wgan_clip"])
 def test_divergence_stops_with_clear_error(tmp_path, events: np.ndarray, kind: str) -> None:
-    with pytest.raises(TrainingDivergedError, match=r"non-finite loss at epoch 1.*no model written.*gan\.lr"):
-        train(events, tiny_cfg(kind=kind, lr=1e10), model_path=tmp_path / "m.pt", history_path=tmp_path / "h.csv")
-    assert not (tmp_path / "m.pt").exists() and not (tmp_path / "h.csv").exists()
+    with pytest.raises(
+        TrainingDivergedError, match=r"non-finite loss at epoch 1.*no model written.*gan\.lr"
+    ):
+        train(
+            events,
+            tiny_cfg(kind=kind, lr=1e10),
+            model_path=tmp_path / "m.pt",
+            history_path=tmp_path / "h.csv",
+        )
+    assert not (tmp_path / "m.pt").exists()
+    assert not (tmp_path / "h.csv").exists()
 
 
 def test_nan_features_refused_by_train(events: np.ndarray) -> None:
@@ -186,7 +218,7 @@ def test_batch_larger_than_training_split_refused(events: np.ndarray) -> None:
 
 
 def test_cuda_graph_refused_on_cpu(events: np.ndarray) -> None:
-    with pytest.raises(ConfigError, match="gan.fast_path"):
+    with pytest.raises(ConfigError, match=r"gan\.fast_path"):
         train(events, tiny_cfg(fast_path="cuda_graph"))
 
 
@@ -230,10 +262,14 @@ def test_saved_generator_is_the_best_monitored_one(tmp_path, events: np.ndarray)
     res = train(events, cfg, model_path=tmp_path / "m.pt", history_path=tmp_path / "h.csv")
     scores = [r["monitor_score"] for r in res.history]
     model = load_model(tmp_path / "m.pt")
-    assert model.best is not None and model.best["epoch"] == 1 + int(np.argmin(scores))
+    assert model.best is not None
+    assert model.best["epoch"] == 1 + int(np.argmin(scores))
     mon_idx = model.split["monitor_indices"].numpy()
-    assert len(mon_idx) == 240 and not set(mon_idx) & set(model.split["holdout_indices"].numpy())
-    monitor = Monitor(events[mon_idx], model.preprocessor, model.latent_dim, derive_seed(5, "gan_monitor"))
+    assert len(mon_idx) == 240
+    assert not set(mon_idx) & set(model.split["holdout_indices"].numpy())
+    monitor = Monitor(
+        events[mon_idx], model.preprocessor, model.latent_dim, derive_seed(5, "gan_monitor")
+    )
     again = monitor.evaluate(model.generator)  # the saved weights score exactly the kept best
     assert again["monitor_score"] == pytest.approx(min(scores), abs=1e-9)
     header = (tmp_path / "h.csv").read_text().splitlines()[0]
@@ -252,14 +288,17 @@ def test_flow_learns_a_correlation_the_marginal_maps_cannot(tmp_path) -> None:
     nll = [r["loss_generator"] for r in res.history]
     assert nll[-1] == pytest.approx(np.log(2 * np.pi) + 1 + 0.5 * np.log(1 - 0.64), abs=0.03)
     model = load_model(tmp_path / "f.pt")
-    assert model.config["kind"] == "flow" and model.latent_dim == 2
+    assert model.config["kind"] == "flow"
+    assert model.latent_dim == 2
     s = sample(model, 20000, 4)
     np.testing.assert_array_equal(s, sample(model, 20000, 4))
     assert np.corrcoef(s.T)[0, 1] == pytest.approx(0.8, abs=0.04)
     assert np.mean(s, axis=0) == pytest.approx([0.0, 1.0], abs=0.05)
 
 
-def test_recalibration_restores_every_marginal_keeping_the_ranks(tmp_path, events: np.ndarray) -> None:
+def test_recalibration_restores_every_marginal_keeping_the_ranks(
+    tmp_path, events: np.ndarray
+) -> None:
     """A 3-epoch generator has wrong marginals; the recalibrated one reproduces the training
     marginal of every generated column (KS against the training events), and being monotone per
     column it leaves the generator's rank correlations unchanged."""
@@ -268,9 +307,12 @@ def test_recalibration_restores_every_marginal_keeping_the_ranks(tmp_path, event
     raw = train(events, tiny_cfg(epochs=3, recalibrate=False), model_path=tmp_path / "raw.pt")
     cal = train(events, tiny_cfg(epochs=3), model_path=tmp_path / "cal.pt")
     keys = ("loss_critic", "loss_generator", "wasserstein")
-    assert [[r[k] for k in keys] for r in raw.history] == [[r[k] for k in keys] for r in cal.history]
+    assert [[r[k] for k in keys] for r in raw.history] == [
+        [r[k] for k in keys] for r in cal.history
+    ]
     m_raw, m_cal = load_model(tmp_path / "raw.pt"), load_model(tmp_path / "cal.pt")
-    assert m_raw.preprocessor.recal is None and m_cal.preprocessor.recal is not None
+    assert m_raw.preprocessor.recal is None
+    assert m_cal.preprocessor.recal is not None
     a, b = sample(m_raw, 20000, 9), sample(m_cal, 20000, 9)
     train_rows = np.setdiff1d(np.arange(len(events)), m_cal.split["holdout_indices"].numpy())
     ref = events[train_rows]

@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 import torch
 from scipy import stats
-
-from ganlee.features import FEATURE_NAMES
 from synthetic import synthetic_events
 
+from ganlee.features import FEATURE_NAMES
 from ganlee.gan.preprocess import Preprocessor, valid_mask
 from ganlee.gan.transforms import QuantileMap, derive_torch, derived_columns, wrap
 
@@ -46,7 +45,8 @@ def test_window_edges_keep_the_mc_density() -> None:
     gen = q.inverse(torch.randn(400000, 1, generator=torch.Generator().manual_seed(3))).numpy()[
         :, 0
     ]
-    assert gen.min() >= WINDOW[0] and gen.max() <= WINDOW[1]
+    assert gen.min() >= WINDOW[0]
+    assert gen.max() <= WINDOW[1]
     edges = np.arange(130.0, 171.0)
     # expected counts from the exact density of the truncated exponential
     cdf = 1 - np.exp(-(edges - 130.0) / 12.0)
@@ -77,7 +77,8 @@ def test_soft_tails_hold_exactly_one_knot_of_probability() -> None:
 def test_derived_features_are_exact() -> None:
     x = synthetic_events(2000, seed=6)
     cols = derived_columns(FEATURE_NAMES)
-    assert cols is not None and len(cols) == 4
+    assert cols is not None
+    assert len(cols) == 4
     c = {n: i for i, n in enumerate(FEATURE_NAMES)}
     t = torch.from_numpy(x.copy())
     t[:, list(cols)] = float("nan")  # must be recomputed, not kept
@@ -122,7 +123,8 @@ def test_quantile_preprocessing_round_trip_and_validity(derived: bool) -> None:
     z = torch.randn(50000, pre.dim, generator=torch.Generator().manual_seed(8)) * 3
     z[0] = float("nan")
     d2 = pre.decode(z)
-    assert not bool(d2.valid[0]) and bool(d2.valid[1:].all())
+    assert not bool(d2.valid[0])
+    assert bool(d2.valid[1:].all())
     assert np.all(valid_mask(d2.x[1:].double().numpy(), pre))
     # the state survives a save/load
     pre2 = Preprocessor.from_state(pre.state())

@@ -20,8 +20,19 @@ SELECTIONS = np.array([0.05, 0.2, 1.0])
 
 
 # ---------------------------------------------------------------- synthetic chunks (the contract)
-def write_chunk(path, z, first, *, masses=None, selections=None, config_hash="cfgA", model_hash="modA",
-                seeds=None, n_failed=None, chunk_size=None):
+def write_chunk(
+    path,
+    z,
+    first,
+    *,
+    masses=None,
+    selections=None,
+    config_hash="cfgA",
+    model_hash="modA",
+    seeds=None,
+    n_failed=None,
+    chunk_size=None,
+):
     """Write a toy chunk with exactly the keys of results/toys/chunk_{c}.npz."""
     z = np.asarray(z, dtype=np.float32)
     k, s, m = z.shape
@@ -31,7 +42,9 @@ def write_chunk(path, z, first, *, masses=None, selections=None, config_hash="cf
     arg = flat.argmax(axis=1)
     zmax = flat.max(axis=1).astype(np.float64)
     zmax[~np.isfinite(zmax)] = np.nan
-    n_failed = np.count_nonzero(~np.isfinite(z.reshape(k, -1)), axis=1) if n_failed is None else n_failed
+    n_failed = (
+        np.count_nonzero(~np.isfinite(z.reshape(k, -1)), axis=1) if n_failed is None else n_failed
+    )
     np.savez(
         path,
         toy_index=np.arange(first, first + k, dtype=np.int64),
@@ -54,8 +67,15 @@ def write_chunk(path, z, first, *, masses=None, selections=None, config_hash="cf
 def write_chunks(tmp_path, z, chunk_size, **kw):
     paths = []
     for c, first in enumerate(range(0, z.shape[0], chunk_size)):
-        paths.append(write_chunk(tmp_path / f"chunk_{c}.npz", z[first:first + chunk_size], first,
-                                 chunk_size=chunk_size, **kw))
+        paths.append(
+            write_chunk(
+                tmp_path / f"chunk_{c}.npz",
+                z[first : first + chunk_size],
+                first,
+                chunk_size=chunk_size,
+                **kw,
+            )
+        )
     return paths
 
 
@@ -65,10 +85,11 @@ def cfg_for(n_toys, **lee_kw):
 
 def signed_gp(rng, n, s, m, width):
     """Smooth stationary Gaussian process Y(m) with unit variance: white noise smoothed with a
-    Gaussian kernel of std ``width`` grid steps; correlation rho(tau) = exp(-tau^2 / (4 width^2))."""
+    Gaussian kernel of std ``width`` grid steps; correlation
+    rho(tau) = exp(-tau^2 / (4 width^2))."""
     pad = int(6 * width)
     x = rng.standard_normal((n, s, m + 2 * pad))
-    y = gaussian_filter1d(x, width, axis=-1, mode="constant", truncate=5.0)[..., pad:pad + m]
+    y = gaussian_filter1d(x, width, axis=-1, mode="constant", truncate=5.0)[..., pad : pad + m]
     r = int(5.0 * width + 0.5)
     kern = np.exp(-0.5 * (np.arange(-r, r + 1) / width) ** 2)
     kern /= kern.sum()
@@ -81,7 +102,9 @@ def gp_scans(rng, n, s, m, width):
 
 
 # ---------------------------------------------------------------- formulas
-@pytest.mark.parametrize(("k", "n"), [(0, 1), (0, 10), (3, 10), (10, 10), (1, 1000), (999, 1000), (250, 1000)])
+@pytest.mark.parametrize(
+    ("k", "n"), [(0, 1), (0, 10), (3, 10), (10, 10), (1, 1000), (999, 1000), (250, 1000)]
+)
 @pytest.mark.parametrize("cl", [0.6827, 0.95])
 def test_clopper_pearson_matches_beta_quantiles(k, n, cl):
     lo, hi = lee.clopper_pearson(k, n, cl)
@@ -99,7 +122,9 @@ def test_clopper_pearson_matches_beta_quantiles(k, n, cl):
 
 def test_clopper_pearson_vectorised_and_refuses_nonsense():
     lo, hi = lee.clopper_pearson(np.array([0, 5, 10]), 10)
-    assert lo[0] == 0 and hi[-1] == 1 and lo[1] < 0.5 < hi[1]
+    assert lo[0] == 0
+    assert hi[-1] == 1
+    assert lo[1] < 0.5 < hi[1]
     with pytest.raises(ValueError, match="0 <= k <= n"):
         lee.clopper_pearson(11, 10)
 
@@ -107,13 +132,16 @@ def test_clopper_pearson_vectorised_and_refuses_nonsense():
 def test_p_local_and_z_from_p():
     assert lee.p_local(1.6448536269514722) == pytest.approx(0.05, rel=1e-12)
     assert lee.p_local(5.0) == pytest.approx(2.866515718791939e-07, rel=1e-10)
-    np.testing.assert_allclose(lee.z_from_p(lee.p_local([1.0, 3.0, 7.5])), [1.0, 3.0, 7.5], rtol=1e-10)
+    np.testing.assert_allclose(
+        lee.z_from_p(lee.p_local([1.0, 3.0, 7.5])), [1.0, 3.0, 7.5], rtol=1e-10
+    )
     assert lee.z_from_p(0.9) == 0.0  # p >= 0.5 -> Z = 0 by convention
     assert math.isinf(lee.z_from_p(0.0))
 
 
 def test_count_upcrossings_by_hand():
-    # Z^2 vs c0 = 1: 0 | 2 (up) | 0.5 | 1 (not above) | 3 (up) | nan | 4 (no: nan before) | 0 | 1.5 (up)
+    # Z^2 vs c0 = 1: 0 | 2 (up) | 0.5 | 1 (not above) | 3 (up) | nan | 4 (no: nan before) | 0
+    # | 1.5 (up)
     z = np.sqrt([0, 2, 0.5, 1, 3, np.nan, 4, 0, 1.5])
     assert lee.count_upcrossings(z, 1.0) == 3
     # a scan starting above the level has no upcrossing there
@@ -138,7 +166,8 @@ def test_independent_bins_exact_pglobal(tmp_path):
     paths = write_chunks(tmp_path, z, 5000)
     res = lee.aggregate(paths, cfg_for(n, cl=0.9973), progress=False)
     s = res.summary
-    assert s["n_toys"] == n and s["n_chunks"] == 4
+    assert s["n_toys"] == n
+    assert s["n_chunks"] == 4
     curve = s["curve"]
     zs = np.asarray(curve["z_local"])
     for zt in (1.0, 2.0, 2.5, 3.0, 3.5):
@@ -171,7 +200,9 @@ def test_gaussian_process_gross_vitells_matches_toys_and_rice(tmp_path):
             continue
         checked += 1
         toys, g = row["toys"], row["gross_vitells"]
-        sig = math.hypot(math.sqrt(toys["p_global"] * (1 - toys["p_global"]) / n), g["p_global_err"])
+        sig = math.hypot(
+            math.sqrt(toys["p_global"] * (1 - toys["p_global"]) / n), g["p_global_err"]
+        )
         assert abs(toys["p_global"] - g["p_global"]) < 3 * sig, row
         assert abs(g["pull_toys_vs_gv"]) < 3
     assert checked == 2  # Z = 3 and Z = 4
@@ -198,12 +229,17 @@ def test_per_selection_and_union_gv_independent_selections(tmp_path):
         g = sel["gross_vitells"]
         assert abs(g["n_mean"] - rice) < 3 * g["n_err"] + 0.01 * rice
         row3 = sel["table"][2]
-        assert row3["z_local"] == 3.0 and abs(row3["gross_vitells"]["pull_toys_vs_gv"]) < 3
+        assert row3["z_local"] == 3.0
+        assert abs(row3["gross_vitells"]["pull_toys_vs_gv"]) < 3
     assert union["n_local"] == 2
-    assert union["n_mean"] == pytest.approx(per[0]["gross_vitells"]["n_mean"] + per[1]["gross_vitells"]["n_mean"])
+    assert union["n_mean"] == pytest.approx(
+        per[0]["gross_vitells"]["n_mean"] + per[1]["gross_vitells"]["n_mean"]
+    )
     assert 1.5 * rice < scan["n_mean"] < union["n_mean"]
     row3 = s["table"][2]
-    truth = 1 - (1 - per[0]["table"][2]["toys"]["p_global"]) * (1 - per[1]["table"][2]["toys"]["p_global"])
+    truth = 1 - (1 - per[0]["table"][2]["toys"]["p_global"]) * (
+        1 - per[1]["table"][2]["toys"]["p_global"]
+    )
     assert row3["toys"]["p_global"] == pytest.approx(truth, rel=0.1)
     assert abs(row3["gross_vitells"]["pull_toys_vs_gv"]) < 3
     assert row3["gross_vitells_scan"]["p_global"] < row3["gross_vitells"]["p_global"]
@@ -244,8 +280,11 @@ def test_missing_toys_refused_with_chunk_names(tmp_path):
     with pytest.raises(InputError) as err:
         lee.aggregate([p for p in paths if p.exists()], cfg_for(40), progress=False)
     msg = str(err.value)
-    assert "10 of 40 toys are missing" in msg and "toys 20-29" in msg
-    assert "chunk_1.npz" in msg and "chunk_3.npz" in msg and "expected in chunk 2" in msg
+    assert "10 of 40 toys are missing" in msg
+    assert "toys 20-29" in msg
+    assert "chunk_1.npz" in msg
+    assert "chunk_3.npz" in msg
+    assert "expected in chunk 2" in msg
 
 
 def test_n_toys_larger_than_chunks_refused(tmp_path):
@@ -262,15 +301,19 @@ def test_duplicated_toys_refused(tmp_path):
     with pytest.raises(InputError) as err:
         lee.aggregate([*paths, dup], cfg_for(20), progress=False)
     msg = str(err.value)
-    assert "duplicated toy indices" in msg and "toy 8" in msg
-    assert "chunk_0.npz" in msg and "chunk_x.npz" in msg
+    assert "duplicated toy indices" in msg
+    assert "toy 8" in msg
+    assert "chunk_0.npz" in msg
+    assert "chunk_x.npz" in msg
 
 
 def test_different_config_or_model_refused(tmp_path):
     rng = np.random.default_rng(0)
     a = write_chunk(tmp_path / "chunk_0.npz", _z(rng, 10), 0)
     b = write_chunk(tmp_path / "chunk_1.npz", _z(rng, 10), 10, config_hash="cfgB")
-    with pytest.raises(InputError, match=r"chunk_1.npz' has config_hash 'cfgB' but .*chunk_0.npz' has 'cfgA'"):
+    with pytest.raises(
+        InputError, match=r"chunk_1.npz' has config_hash 'cfgB' but .*chunk_0.npz' has 'cfgA'"
+    ):
         lee.aggregate([a, b], cfg_for(20), progress=False)
     c = write_chunk(tmp_path / "chunk_2.npz", _z(rng, 10), 10, model_hash="modB")
     with pytest.raises(InputError, match="different GAN models"):
@@ -299,13 +342,16 @@ def test_directory_skips_stale_chunks_and_list_file(tmp_path):
     d.mkdir()
     paths = write_chunks(d, _z(rng, 30), 10)  # a run with 30 toys; now n_toys = 20
     found, from_dir = resolve_chunk_paths([d])
-    assert from_dir and [p.name for p in found] == ["chunk_0.npz", "chunk_1.npz", "chunk_2.npz"]
+    assert from_dir
+    assert [p.name for p in found] == ["chunk_0.npz", "chunk_1.npz", "chunk_2.npz"]
     res = lee.aggregate(found, cfg_for(20), skip_beyond=from_dir, progress=False)
-    assert res.summary["n_toys"] == 20 and res.summary["skipped_chunks"] == [str(paths[2])]
+    assert res.summary["n_toys"] == 20
+    assert res.summary["skipped_chunks"] == [str(paths[2])]
     lst = tmp_path / "chunks.txt"
     lst.write_text("# chunk list\n" + "\n".join(str(p) for p in paths[:2]) + "\n")
     found2, from_dir2 = resolve_chunk_paths([lst])
-    assert not from_dir2 and found2 == paths[:2]
+    assert not from_dir2
+    assert found2 == paths[:2]
 
 
 def test_failed_fits_counted_and_nan_toys_excluded(tmp_path):
@@ -318,7 +364,8 @@ def test_failed_fits_counted_and_nan_toys_excluded(tmp_path):
     assert s["fit_failures"]["n_failed"] == 1 + 10
     assert s["fit_failures"]["n_fits"] == 100
     assert s["fit_failures"]["toys_with_failures"] == 2
-    assert s["n_toys_used"] == 9 and s["n_toys_no_finite_z"] == 1
+    assert s["n_toys_used"] == 9
+    assert s["n_toys_no_finite_z"] == 1
 
 
 # ---------------------------------------------------------------- outputs
@@ -339,7 +386,8 @@ def test_outputs_round_trip_and_strict_json(tmp_path):
     summary = json.loads((tmp_path / "s.json").read_text(), parse_constant=no_const)
     assert summary["table"][4]["toys"]["z_global"] is None  # Z = 5 unreachable with 50 toys: null
     h = lee.load_hist(tmp_path / "h.pkl")
-    assert isinstance(h, hist.Hist) and h.axes[0].size == 12
+    assert isinstance(h, hist.Hist)
+    assert h.axes[0].size == 12
     zmax = np.nanmax(z.reshape(50, -1), axis=1)
     expected, _ = np.histogram(zmax[zmax < 3.0], bins=12, range=(0, 3))
     np.testing.assert_array_equal(h.values(), expected)
@@ -364,17 +412,22 @@ def test_observed_and_given_z(tmp_path):
     d["edges"] = np.linspace(130, 170, 41)
     d["counts"] = np.full((1, 40), 100.0)
     np.savez(obs, **d)
-    res = lee.aggregate(paths, cfg_for(n, observed_z=2.0), observed=obs, observed_z=3.3, progress=False)
+    res = lee.aggregate(
+        paths, cfg_for(n, observed_z=2.0), observed=obs, observed_z=3.3, progress=False
+    )
     o = res.summary["observed"]
     assert o["z_local"] == pytest.approx(2.8, rel=1e-6)
     assert o["mass_at_max"] == 145.0
     truth = 1 - norm.cdf(2.8) ** m
     assert o["toys"]["p_global_lo"] <= truth <= o["toys"]["p_global_hi"] or abs(
-        o["toys"]["p_global"] - truth) < 4 * math.sqrt(truth / n)
+        o["toys"]["p_global"] - truth
+    ) < 4 * math.sqrt(truth / n)
     g = res.summary["given_z"]
-    assert g["z_local"] == 3.3 and "command line" in g["source"]  # CLI beats config
+    assert g["z_local"] == 3.3
+    assert "command line" in g["source"]
     res2 = lee.aggregate(paths, cfg_for(n, observed_z=2.0), progress=False)
-    assert res2.summary["given_z"]["z_local"] == 2.0 and res2.summary["observed"] is None
+    assert res2.summary["given_z"]["z_local"] == 2.0
+    assert res2.summary["observed"] is None
     d["model_hash"] = np.array("other")
     np.savez(obs, **d)
     with pytest.raises(InputError, match="same configuration and GAN model"):

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 from scipy.stats import norm
+from test_lee import write_chunk, write_chunks
 
 from ganlee.cli import main
 from ganlee.stats import lee
-from test_lee import write_chunk, write_chunks
 
 
 def _observed(tmp_path, m=31, s=3):
@@ -45,29 +45,63 @@ def test_cli_aggregate_then_plots(tmp_path, capsys):
     write_chunks(toys, z, 100, masses=spec.masses, selections=np.array([0.05, 0.2, 1.0]))
     out = tmp_path / "lee"
     cfg = json.dumps({"toys": {"n_toys": n}, "lee": {"observed_z": 2.5, "n_scan_plots": 3}})
-    rc = main(["lee-aggregate", "--config", cfg, "--observed", str(obs), "--summary", str(out / "summary.json"),
-               "--zmax", str(out / "zmax.csv"), "--hist", str(out / "zmax_hist.pkl"), "--quiet", str(toys)])
+    rc = main(
+        [
+            "lee-aggregate",
+            "--config",
+            cfg,
+            "--observed",
+            str(obs),
+            "--summary",
+            str(out / "summary.json"),
+            "--zmax",
+            str(out / "zmax.csv"),
+            "--hist",
+            str(out / "zmax_hist.pkl"),
+            "--quiet",
+            str(toys),
+        ]
+    )
     assert rc == 0
     err = capsys.readouterr().err
-    assert f"{n} toys from 3 chunk(s)" in err and "observed: Z_local" in err
+    assert f"{n} toys from 3 chunk(s)" in err
+    assert "observed: Z_local" in err
     s = json.loads((out / "summary.json").read_text())
-    assert s["n_toys"] == n and s["observed"]["source"] == str(obs)
+    assert s["n_toys"] == n
+    assert s["observed"]["source"] == str(obs)
     assert s["observed"]["mass_at_max"] == pytest.approx(150.0, abs=3.0)
     assert s["given_z"]["z_local"] == 2.5
     assert lee.load_hist(out / "zmax_hist.pkl").sum() == n
     assert (out / "zmax.csv").read_text().count("\n") == n + 1
 
     plots = out / "plots"
-    rc = main(["lee-plots", "--config", cfg, "--summary", str(out / "summary.json"), "--zmax", str(out / "zmax.csv"),
-               "--hist", str(out / "zmax_hist.pkl"), "--observed", str(obs), "--outdir", str(plots),
-               str(toys / "chunk_0.npz")])
+    rc = main(
+        [
+            "lee-plots",
+            "--config",
+            cfg,
+            "--summary",
+            str(out / "summary.json"),
+            "--zmax",
+            str(out / "zmax.csv"),
+            "--hist",
+            str(out / "zmax_hist.pkl"),
+            "--observed",
+            str(obs),
+            "--outdir",
+            str(plots),
+            str(toys / "chunk_0.npz"),
+        ]
+    )
     assert rc == 0
     from ganlee.stats.plots import PLOT_NAMES
 
     for name in PLOT_NAMES:
         assert (plots / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (plots / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"
-    assert sorted(p.name for p in plots.iterdir()) == sorted(f"{a}.{b}" for a in PLOT_NAMES for b in ("pdf", "png"))
+    assert sorted(p.name for p in plots.iterdir()) == sorted(
+        f"{a}.{b}" for a in PLOT_NAMES for b in ("pdf", "png")
+    )
 
 
 def test_cli_refuses_inconsistent_chunks_cleanly(tmp_path, capsys):
@@ -76,9 +110,21 @@ def test_cli_refuses_inconsistent_chunks_cleanly(tmp_path, capsys):
     paths = write_chunks(tmp_path, z, 10)
     listing = tmp_path / "chunks.txt"
     listing.write_text("\n".join(str(p) for p in paths) + "\n")
-    args = ["lee-aggregate", "--config", json.dumps({"toys": {"n_toys": 30}}), "--summary", str(tmp_path / "s.json"),
-            "--zmax", str(tmp_path / "z.csv"), "--hist", str(tmp_path / "h.pkl"), "--quiet", str(listing)]
+    args = [
+        "lee-aggregate",
+        "--config",
+        json.dumps({"toys": {"n_toys": 30}}),
+        "--summary",
+        str(tmp_path / "s.json"),
+        "--zmax",
+        str(tmp_path / "z.csv"),
+        "--hist",
+        str(tmp_path / "h.pkl"),
+        "--quiet",
+        str(listing),
+    ]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "ganlee lee-aggregate: error: 10 of 30 toys are missing" in err
-    assert not (tmp_path / "s.json").exists() and not (tmp_path / "z.csv").exists()
+    assert not (tmp_path / "s.json").exists()
+    assert not (tmp_path / "z.csv").exists()

@@ -25,7 +25,10 @@ CHARGE = {PION: 1.0, MU: -1.0, ELE: -1.0, PHOTON: 0.0, NU: 0.0}
 
 
 def particles(events):
-    """events: lists of (pt, eta, phi, pid) -> detector input records (px, py, pz, E, pid, charge)."""
+    """events: lists of (pt, eta, phi, pid) -> detector input records.
+
+    Records hold (px, py, pz, E, pid, charge).
+    """
     rows = [p4(pt, eta, phi, MASSES[abs(pid)]) for ev in events for (pt, eta, phi, pid) in ev]
     v = np.array(rows).reshape(-1, 4)
     pid = np.array([pid for ev in events for (*_, pid) in ev], np.int64)

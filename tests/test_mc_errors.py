@@ -126,6 +126,8 @@ def test_cli_exit_code_2_and_no_output(tmp_path, capsys):
     assert "config key 'mc.selection.ph_pt_min'" in capsys.readouterr().err
     assert main([*args, str(tmp_path / "missing.root")]) == 2
     assert "missing.root' does not exist" in capsys.readouterr().err
-    assert not out.exists() and not prov.exists()
+    assert not out.exists()
+    assert not prov.exists()
     assert main([*args, str(path)]) == 0
-    assert out.exists() and prov.exists()
+    assert out.exists()
+    assert prov.exists()

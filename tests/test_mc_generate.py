@@ -92,8 +92,10 @@ def test_m_llg_populates_the_window(sample):
 
 def test_features_are_physical(sample):
     _, _, f = sample
-    assert np.all(f["pt_ll_over_m_llg"] > 0) and np.all(f["met"] >= 0)
-    assert np.all(np.abs(f["dphi_ll"]) <= np.pi) and np.all(f["dr_ll"] > 0)
+    assert np.all(f["pt_ll_over_m_llg"] > 0)
+    assert np.all(f["met"] >= 0)
+    assert np.all(np.abs(f["dphi_ll"]) <= np.pi)
+    assert np.all(f["dr_ll"] > 0)
     # The initial-state shower reaches the hard scale (SpaceShower:pTmaxMatch = 2): jets appear.
     assert 0.15 < np.mean(f["n_jets"] >= 1) < 0.6
     assert np.all(f["n_central_jets"] <= f["n_jets"])
@@ -117,7 +119,13 @@ def _selected(tmp_path, name: str, events: int, **gen) -> tuple[np.ndarray, floa
     """Selected features and the selected cross-section (fb) of one generation job."""
     cfg = _cfg(events_per_job=events, batch_size=2000, **gen)
     meta = generate(cfg, 0, tmp_path / f"{name}.root", stream=io.StringIO())
-    convert([str(tmp_path / f"{name}.root")], cfg, tmp_path / f"{name}_f.root", tmp_path / f"{name}.json", stream=io.StringIO())
+    convert(
+        [str(tmp_path / f"{name}.root")],
+        cfg,
+        tmp_path / f"{name}_f.root",
+        tmp_path / f"{name}.json",
+        stream=io.StringIO(),
+    )
     x = read_features(tmp_path / f"{name}_f.root")
     return x, meta["sigma_gen_pb"] * 1000.0 * len(x) / events
 
@@ -130,7 +138,8 @@ def test_default_photon_pt_hat_cut_loses_no_selected_event(tmp_path):
     assert validate({})["mc"]["generate"]["pt_hat_min"] == 15.0
     loose, sigma_loose = _selected(tmp_path, "loose", 10000, pt_hat_min=10.0)
     tight, sigma_tight = _selected(tmp_path, "tight", 8000)
-    assert len(loose) > 450 and len(tight) > 450
+    assert len(loose) > 450
+    assert len(tight) > 450
     assert len(tight) / 8000 > 1.15 * len(loose) / 10000  # the point: more selected per event
     err = np.hypot(sigma_loose / np.sqrt(len(loose)), sigma_tight / np.sqrt(len(tight)))
     assert abs(sigma_tight - sigma_loose) < 3.5 * err

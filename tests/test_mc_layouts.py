@@ -144,7 +144,7 @@ def test_layout_presets_and_bad_overrides():
     assert PRESETS["cartesian"].kind("Muon") == "cartesian"
     with pytest.raises(ConfigError, match=r"mc\.branches\.Muon\.px"):
         resolve_layout("nanoaod", {"Muon.px": "x"})
-    with pytest.raises(ConfigError, match="mc.layout"):
+    with pytest.raises(ConfigError, match=r"mc\.layout"):
         resolve_layout("lhe", {})
 
 
@@ -157,5 +157,5 @@ def test_step_size(value, expected):
 
 @pytest.mark.parametrize("value", ["lots", "0", 0, -3])
 def test_bad_step_size(value):
-    with pytest.raises(ConfigError, match="mc.step_size"):
+    with pytest.raises(ConfigError, match=r"mc\.step_size"):
         parse_step_size(value)

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-
 from conftest import TEST_CONFIG, dry_run_jobs, read_chunks
 
 pytestmark = pytest.mark.slow
@@ -60,7 +59,8 @@ def test_gan_outputs(finished_run: Path) -> None:
     assert len(rows) == CFG["gan"]["epochs"]
     assert [float(r["epoch"]) for r in rows] == [1.0, 2.0, 3.0]
     metrics = json.loads((gan / "validation.json").read_text())
-    assert isinstance(metrics, dict) and metrics
+    assert isinstance(metrics, dict)
+    assert metrics
     assert len(list((gan / "plots").glob("*.png"))) >= len(FEATURES)
 
 
@@ -75,7 +75,8 @@ def test_toy_chunks(finished_run: Path) -> None:
             assert z.shape == (len(z_max), N_SELECTIONS, len(MASSES))
             # z_max is the maximum of the scan over selections and masses; Z >= 0 by definition
             assert np.allclose(z_max, np.nanmax(z.reshape(len(z), -1), axis=1), atol=1e-5)
-            assert np.all(z_max >= 0) and np.all(np.isfinite(z_max))
+            assert np.all(z_max >= 0)
+            assert np.all(np.isfinite(z_max))
             assert np.all(np.isin(f["mass_at_max"], MASSES))
     assert sizes == [CHUNK] * (N_TOYS // CHUNK) + ([N_TOYS % CHUNK] if N_TOYS % CHUNK else [])
     toys = read_chunks(finished_run)

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from compare import assert_same_z
 from conftest import (
     TEST_CONFIG,
@@ -136,7 +135,8 @@ def test_selection_change_keeps_generated_mc(finished_run: Path, tmp_path: Path)
     jobs = dry_run_jobs(finished_run, "--configfile", str(cfg))
     assert jobs["mc_generate"] == 0
     assert jobs["mc_convert"] == 1
-    assert jobs["gan_train"] == 1 and jobs["toys_chunk"] == 2
+    assert jobs["gan_train"] == 1
+    assert jobs["toys_chunk"] == 2
 
 
 def _running_toys_job(session: int) -> tuple[int, str] | None:

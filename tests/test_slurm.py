@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from compare import assert_same_z
 from conftest import REPO, TEST_CONFIG, copy_workflow, describe_failure, read_chunks, subprocess_env
 

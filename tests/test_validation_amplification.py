@@ -36,7 +36,8 @@ def test_quantile_bins_hold_equal_fractions_of_the_reference(reference):
     r = quantile_fractions(reference, edges)
     assert r.shape == (20,)
     assert np.allclose(r, 1 / 20, atol=2 / N_REF)
-    assert np.isinf(edges[0]) and np.isinf(edges[-1])
+    assert np.isinf(edges[0])
+    assert np.isinf(edges[-1])
 
 
 def test_truth_mse_expectation_is_kappa_over_n():

@@ -37,7 +37,8 @@ TINY_GAN = {
 def test_spread_of_identical_members_is_exactly_zero():
     v = np.array([[0.1, 2.0], [0.1, 2.0], [0.1, 2.0]])
     s = ensemble_spread(v)
-    assert np.all(s["std"] == 0.0) and np.all(s["range"] == 0.0)
+    assert np.all(s["std"] == 0.0)
+    assert np.all(s["range"] == 0.0)
     assert np.allclose(s["mean"], [0.1, 2.0])
 
 
@@ -47,7 +48,7 @@ def test_spread_of_different_members_is_the_sample_std():
     assert s["std"] == pytest.approx(np.std([1.0, 2.0, 4.0], ddof=1))
     assert (s["min"], s["max"], s["range"]) == (1.0, 4.0, 3.0)
     assert ensemble_spread([5.0])["std"] == 0.0
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least one member"):
         ensemble_spread([])
 
 
@@ -66,12 +67,14 @@ def test_summary_quotes_spread_next_to_the_statistical_error():
     p = out["p_global_toys"]
     assert p["per_member"][0] == p["per_member"][1]
     assert p["std"] == pytest.approx(np.std(p["per_member"], ddof=1))
-    assert p["std"] > 0 and p["stat_err_mean"] > 0
+    assert p["std"] > 0
+    assert p["stat_err_mean"] > 0
     assert out["zmax_quantiles"][0]["std"] == pytest.approx(
         np.std([q[0]["value"] for q in quant], ddof=1)
     )
     same = ensemble_summary(members[:2], sig[:2], quant[:2])
-    assert same["z_global_toys"]["std"] == 0.0 and same["p_global_gv"]["std"] == 0.0
+    assert same["z_global_toys"]["std"] == 0.0
+    assert same["p_global_gv"]["std"] == 0.0
 
 
 def test_member_seeds_are_distinct_and_member0_is_the_main_seed():
@@ -131,4 +134,5 @@ def test_toy_spread_is_zero_for_identical_gans_and_not_for_different_seeds(gans)
     same = ensemble_spread(np.stack(zmax[:2]))
     diff = ensemble_spread(np.stack([zmax[0], zmax[2]]))
     assert np.all(same["std"] == 0.0)
-    assert np.all(np.isfinite(diff["std"])) and np.any(diff["std"] > 0.0)
+    assert np.all(np.isfinite(diff["std"]))
+    assert np.any(diff["std"] > 0.0)

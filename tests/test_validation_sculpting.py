@@ -43,7 +43,8 @@ def test_summary_mean_spread_and_flatness():
     noisy = rng.poisson(counts * 20).astype(float)
     noisy_all = rng.poisson(counts_all * 20).astype(float)
     s = sculpting_summary(noisy, noisy_all, EDGES, [0.1, 0.5], rebin=4)
-    assert s["edges"].tolist() == rebin_edges(EDGES, 4).tolist() and len(s["edges"]) == 11
+    assert s["edges"].tolist() == rebin_edges(EDGES, 4).tolist()
+    assert len(s["edges"]) == 11
     sculpted, flat = s["selections"]
     expected = rebin_counts(TILT * np.exp(-(CENTRES - 130.0) / 30.0), 4)
     expected = (
@@ -56,8 +57,10 @@ def test_summary_mean_spread_and_flatness():
     )
     assert np.allclose(sculpted["ratio_mean"], expected, atol=0.05)
     assert np.all(sculpted["ratio_std"] > 0)
-    assert sculpted["p_flat"] < 1e-6 and sculpted["max_abs_deviation"] > 0.3
-    assert flat["p_flat"] > 1e-3 and flat["max_abs_deviation"] < 0.1
+    assert sculpted["p_flat"] < 1e-6
+    assert sculpted["max_abs_deviation"] > 0.3
+    assert flat["p_flat"] > 1e-3
+    assert flat["max_abs_deviation"] < 0.1
     assert flat["ndf"] == 10
 
 
@@ -74,9 +77,9 @@ def test_identical_toys_have_no_spread_and_empty_bins_are_undefined():
 
 def test_correlation_and_auc_summaries():
     s = summarise_values([0.1, 0.3, np.nan])
-    assert (
-        s["n"] == 2 and s["mean"] == pytest.approx(0.2) and s["std"] == pytest.approx(np.sqrt(0.02))
-    )
+    assert s["n"] == 2
+    assert s["mean"] == pytest.approx(0.2)
+    assert s["std"] == pytest.approx(np.sqrt(0.02))
     assert summarise_values([np.nan])["mean"] is None
 
 

@@ -65,7 +65,9 @@ def test_found_probability_counts_the_window_and_its_interval():
     assert f["lo"] < 0.5 < f["hi"]
     assert f["window"] == [145.0, 155.0]
     none = found_probability(np.full(10, 135.0), 150.0, 2.5)
-    assert none["probability"] == 0.0 and none["lo"] == 0.0 and 0 < none["hi"] < 0.2
+    assert none["probability"] == 0.0
+    assert none["lo"] == 0.0
+    assert 0 < none["hi"] < 0.2
 
 
 # ------------------------------------------------------------------------------ with the fits

@@ -186,7 +186,7 @@ def run(tmp_path_factory) -> tuple[Path, dict]:
 
 
 def test_summary_holds_every_study_and_the_headline(run):
-    d, s = run
+    _d, s = run
     cfg = load_config(json.dumps(CONFIG))
     assert set(s["studies"]) == set(st.study_names(cfg))
     assert s["studies_run"]["inject_0_train"] == "gan"
@@ -205,7 +205,8 @@ def test_summary_holds_every_study_and_the_headline(run):
         "ensemble_z_global_gv_spread",
         "amplification",
     ):
-        assert h[key] is not None and math.isfinite(h[key]), key
+        assert h[key] is not None, key
+        assert math.isfinite(h[key]), key
     assert set(h["sensitivity"]) == {"train", "kfold"}
 
 
@@ -216,7 +217,8 @@ def test_gan_vs_mc_numbers_match_the_study_outputs(run):
     t = two_sample_test(a, b)
     assert s["gan_vs_mc"]["two_sample"]["ks_pvalue"] == pytest.approx(t.ks_pvalue)
     q = s["gan_vs_mc"]["quantiles"][0]
-    assert q["q"] == 0.5 and q["gan"] == pytest.approx(float(np.median(a)))
+    assert q["q"] == 0.5
+    assert q["gan"] == pytest.approx(float(np.median(a)))
 
 
 def test_sensitivity_sculpting_ensemble_and_amplification_sections(run):
@@ -230,9 +232,11 @@ def test_sensitivity_sculpting_ensemble_and_amplification_sections(run):
     assert rows[1]["signal_efficiency_per_selection"][-1] == pytest.approx(
         1.0
     )  # all events keep all
-    assert "main" in rows[1]["global"] and "same_scoring" in rows[1]["global"]
+    assert "main" in rows[1]["global"]
+    assert "same_scoring" in rows[1]["global"]
     sc = s["sculpting"]
-    assert sc["with"]["n_toys"] == 6 and sc["without"]["n_toys"] == 6
+    assert sc["with"]["n_toys"] == 6
+    assert sc["without"]["n_toys"] == 6
     assert len(sc["with"]["selections"]) == 3
     assert sc["with"]["selections"][-1]["max_abs_deviation"] == pytest.approx(0.0, abs=1e-9)
     assert -1 <= sc["with"]["response_mllg_corr"]["mean"] <= 1
@@ -241,9 +245,11 @@ def test_sensitivity_sculpting_ensemble_and_amplification_sections(run):
         r2["dnn_inputs_without_dropped"] < 0.5 < r2["dnn_inputs_without_m_llg"]
     )  # exact proxies removed
     ens = s["ensemble"]
-    assert ens["members"] == ["gan", "gan_ens1"] and len(set(ens["model_hashes"])) == 2
+    assert ens["members"] == ["gan", "gan_ens1"]
+    assert len(set(ens["model_hashes"])) == 2
     amp = s["amplification"]
-    assert amp["n_train"] == 1200 - round(0.2 * 1200) and amp["headline"]["n"] == 1000
+    assert amp["n_train"] == 1200 - round(0.2 * 1200)
+    assert amp["headline"]["n"] == 1000
 
 
 def test_plots_are_written(run):
@@ -251,7 +257,8 @@ def test_plots_are_written(run):
     for name in PLOT_NAMES:
         for ext in ("pdf", "png"):
             p = d / "plots" / f"{name}.{ext}"
-            assert p.is_file() and p.stat().st_size > 1000, p
+            assert p.is_file(), p
+            assert p.stat().st_size > 1000, p
 
 
 def test_partial_summary_lists_missing_studies(run, tmp_path):
@@ -265,8 +272,10 @@ def test_partial_summary_lists_missing_studies(run, tmp_path):
     with pytest.raises(InputError, match="have no inputs"):
         build_summary(cfg, some, stream=io.StringIO())
     s = build_summary(cfg, some, partial=True, stream=io.StringIO())
-    assert "inject_60_kfold" in s["missing_studies"] and "gan" not in s["missing_studies"]
-    assert s["ensemble"] is None and s["sensitivity"]["by_scoring"] == {}
+    assert "inject_60_kfold" in s["missing_studies"]
+    assert "gan" not in s["missing_studies"]
+    assert s["ensemble"] is None
+    assert s["sensitivity"]["by_scoring"] == {}
     assert s["gan_vs_mc"]["two_sample"]["n_a"] == 6
     write_json(tmp_path / "partial.json", s)
     assert len(validation_plots(cfg, tmp_path / "partial.json", tmp_path / "plots")) == 10

@@ -9,9 +9,21 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-STEPS = ("mc-generate", "mc-convert", "gan-train", "gan-validate", "toys", "toy", "observe",
-         "lee-aggregate", "lee-plots", "validation-amplification", "validation-summary",
-         "validation-plots", "report-front-page")
+STEPS = (
+    "mc-generate",
+    "mc-convert",
+    "gan-train",
+    "gan-validate",
+    "toys",
+    "toy",
+    "observe",
+    "lee-aggregate",
+    "lee-plots",
+    "validation-amplification",
+    "validation-summary",
+    "validation-plots",
+    "report-front-page",
+)
 
 
 def _run(*args, cwd=ROOT):
@@ -21,15 +33,25 @@ def _run(*args, cwd=ROOT):
 def test_dry_run_lists_every_stage():
     out = _run(sys.executable, "-m", "snakemake", "-n", "--forceall", "--quiet", "rules")
     assert out.returncode == 0, out.stderr
-    for rule in ("mc_generate", "mc_convert", "gan_train", "gan_validate", "toys_chunk",
-                 "lee_aggregate", "lee_plots"):
+    for rule in (
+        "mc_generate",
+        "mc_convert",
+        "gan_train",
+        "gan_validate",
+        "toys_chunk",
+        "lee_aggregate",
+        "lee_plots",
+    ):
         assert rule in out.stdout + out.stderr
 
 
 def test_lint_is_clean():
     out = _run(sys.executable, "-m", "snakemake", "--lint")
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "Congratulations" in out.stdout + out.stderr or "no issues" in (out.stdout + out.stderr).lower()
+    assert (
+        "Congratulations" in out.stdout + out.stderr
+        or "no issues" in (out.stdout + out.stderr).lower()
+    )
 
 
 def test_snakefmt_clean():

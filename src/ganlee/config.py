@@ -296,13 +296,13 @@ def input_paths(cfg: dict[str, Any]) -> list[tuple[str, str]]:
 def check_input_paths(cfg: dict[str, Any], root: str | Path = ".") -> None:
     """Raise ``ConfigError`` naming the key and the path of the first configured input file that
     is missing or not a regular file (relative paths from ``root``, the workflow's directory)."""
+    from ganlee.io import path_problem
+
     for key, path in input_paths(cfg):
         p = Path(path) if Path(path).is_absolute() else Path(root) / path
-        if p.is_dir():
-            msg = f"config key '{key}': '{path}' is a directory, not a ROOT file"
-            raise ConfigError(msg)
-        if not p.is_file():
-            msg = f"config key '{key}': input file '{path}' does not exist"
+        problem = path_problem(p)
+        if problem is not None:
+            msg = f"config key '{key}': input file '{path}' {problem}"
             raise ConfigError(msg)
 
 

@@ -12,6 +12,8 @@ def resolve_device(name: str = "auto"):
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        msg = "config key 'device' is 'cuda' but torch sees no CUDA device (set device: auto or cpu)"
+        msg = (
+            "config key 'device' is 'cuda' but torch sees no CUDA device (set device: auto or cpu)"
+        )
         raise RuntimeError(msg)
     return torch.device(name)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 __all__ = [
     "ANGLE_FEATURES",
-    "FEATURE_NAMES",
     "FEATURE_LABELS",
+    "FEATURE_NAMES",
     "INTEGER_FEATURES",
     "POSITIVE_FEATURES",
 ]
@@ -42,7 +42,15 @@ ANGLE_FEATURES: tuple[str, ...] = ("phi_llg", "phi_ll", "phi_met", "dphi_ll", "d
 INTEGER_FEATURES: tuple[str, ...] = ("n_jets", "n_central_jets")
 #: Strictly positive quantities (masses, energies, momenta, DeltaR, ratios; MET >= 0).
 POSITIVE_FEATURES: tuple[str, ...] = (
-    "m_llg", "pt_llg", "e_llg", "m_ll", "pt_ll", "e_ll", "dr_ll", "met", "pt_ll_over_m_llg",
+    "m_llg",
+    "pt_llg",
+    "e_llg",
+    "m_ll",
+    "pt_ll",
+    "e_ll",
+    "dr_ll",
+    "met",
+    "pt_ll_over_m_llg",
 )
 
 #: Axis labels with units for plots.

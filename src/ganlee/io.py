@@ -117,6 +117,38 @@ def write_features(
         f[tree].extend(cols)
 
 
+def read_json_object(path: str | os.PathLike[str], what: str, rule: str = "") -> dict[str, Any]:
+    """The JSON object in ``path``; ``InputError`` naming ``what`` (and the ``rule`` that writes
+    it) when the file is missing, not JSON, or not an object."""
+    p = Path(path)
+    made_by = f" (rule {rule})" if rule else ""
+    if not p.is_file():
+        msg = f"{what} '{p}' does not exist{made_by}"
+        raise InputError(msg)
+    try:
+        data = json.loads(p.read_text())
+    except json.JSONDecodeError as exc:
+        msg = f"{what} '{p}' is not valid JSON: {exc}"
+        raise InputError(msg) from exc
+    if not isinstance(data, dict):
+        msg = f"{what} '{p}' does not hold a JSON object"
+        raise InputError(msg)
+    return data
+
+
+def path_problem(p: Path) -> str | None:
+    """Why ``p`` cannot be read as a ROOT file ("is a directory, ...", "does not exist"), or None.
+
+    >>> path_problem(Path("/no/such/file.root"))
+    'does not exist'
+    """
+    if p.is_dir():
+        return "is a directory, not a ROOT file"
+    if not p.is_file():
+        return "does not exist"
+    return None
+
+
 def check_root_file(path: str | os.PathLike[str], what: str = "file") -> None:
     """Refuse a missing path, a directory, a non-ROOT file or a ROOT file shorter than its header
     says (``fEND``, the end of the last record: a copy or transfer cut short).
@@ -125,11 +157,9 @@ def check_root_file(path: str | os.PathLike[str], what: str = "file") -> None:
     fVersion >= 1000000 (large files), an int64; all big-endian.
     """
     p = Path(path)
-    if p.is_dir():
-        msg = f"{what} '{p}' is a directory, not a ROOT file"
-        raise InputError(msg)
-    if not p.is_file():
-        msg = f"{what} '{p}' does not exist"
+    problem = path_problem(p)
+    if problem is not None:
+        msg = f"{what} '{p}' {problem}"
         raise InputError(msg)
     with p.open("rb") as fh:
         head = fh.read(20)

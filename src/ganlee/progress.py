@@ -12,14 +12,17 @@ __all__ = ["Progress"]
 def _fmt_seconds(s: float) -> str:
     if s != s or s == float("inf"):
         return "?"
-    s = int(round(s))
+    s = round(s)
     h, rem = divmod(s, 3600)
     m, sec = divmod(rem, 60)
     return f"{h:d}:{m:02d}:{sec:02d}" if h else f"{m:d}:{sec:02d}"
 
 
 class Progress:
-    """``p = Progress("toys", total=100, unit="toy"); p.update(5)`` prints at most every ``every`` s."""
+    """Progress lines with rate and ETA, at most every ``every`` seconds.
+
+    ``p = Progress("toys", total=100, unit="toy"); p.update(5)``
+    """
 
     def __init__(
         self,

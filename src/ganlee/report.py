@@ -16,7 +16,6 @@ See docs/design.md, "File contracts between rules".
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ganlee.config import add_config_argument
-from ganlee.io import InputError, atomic_path
+from ganlee.io import InputError, atomic_path, read_json_object
 from ganlee.plotstyle import selection_label
 
 __all__ = [
@@ -214,22 +213,6 @@ def front_page(
     return "\n".join(parts).replace("{{", "{ {").replace("{%", "{ %").replace("{#", "{ #")
 
 
-def _read_json(path: str, what: str) -> dict[str, Any]:
-    p = Path(path)
-    if not p.is_file():
-        msg = f"{what} '{p}' does not exist"
-        raise InputError(msg)
-    try:
-        data = json.loads(p.read_text())
-    except json.JSONDecodeError as exc:
-        msg = f"{what} '{p}' is not valid JSON: {exc}"
-        raise InputError(msg) from exc
-    if not isinstance(data, dict):
-        msg = f"{what} '{p}' does not hold a JSON object"
-        raise InputError(msg)
-    return data
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "report-front-page",
@@ -256,9 +239,9 @@ def _front_page(args: argparse.Namespace) -> int:
     if not desc.is_file():
         msg = f"workflow description '{desc}' does not exist"
         raise InputError(msg)
-    summary = _read_json(args.summary, "LEE summary")
-    gan = _read_json(args.gan, "GAN validation") if args.gan else None
-    bkg = _read_json(args.background, "background model") if args.background else None
+    summary = read_json_object(args.summary, "LEE summary")
+    gan = read_json_object(args.gan, "GAN validation") if args.gan else None
+    bkg = read_json_object(args.background, "background model") if args.background else None
     text = front_page(desc.read_text(), summary, gan, data_label(cfg), bkg)
     with atomic_path(args.out) as tmp:
         tmp.write_text(text)

@@ -18,8 +18,6 @@ the saved ``generator_state`` is the best-scoring one (docs/design.md,
 
 from __future__ import annotations
 
-import csv
-import hashlib
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -33,11 +31,20 @@ import torch
 from ganlee.config import ConfigError, config_hash, validate
 from ganlee.device import resolve_device
 from ganlee.features import FEATURE_NAMES
+from ganlee.gan.checkpoint import (
+    CHECKPOINT_FORMAT,
+    HISTORY_COLUMNS,
+    READABLE_FORMATS,
+    load_checkpoint,
+    save_checkpoint,
+    write_history,
+)
+from ganlee.gan.data import check_finite, data_fingerprint, split_indices, split_monitor
 from ganlee.gan.models import init_seeded
-from ganlee.gan.monitor import MONITOR_COLUMNS, Monitor
+from ganlee.gan.monitor import Monitor
 from ganlee.gan.preprocess import Preprocessor
 from ganlee.gan.wgan import Trainer, cpu_state, matmul_tf32, resolve_fast_path
-from ganlee.io import InputError, atomic_path, features_fingerprint
+from ganlee.io import InputError, features_fingerprint
 from ganlee.progress import Progress
 from ganlee.seeds import derive_seed, numpy_rng
 
@@ -59,18 +66,6 @@ __all__ = [
     "write_history",
 ]
 
-CHECKPOINT_FORMAT = "ganlee-gan-v2"
-#: Formats ``load_model`` reads (v1: no monitor, no EMA, generator of width len(names)).
-READABLE_FORMATS = ("ganlee-gan-v1", CHECKPOINT_FORMAT)
-HISTORY_COLUMNS = (
-    "epoch",
-    "generator_steps",
-    "loss_critic",
-    "loss_generator",
-    "wasserstein",
-    "gradient_penalty",
-    "seconds",
-)
 #: gan config keys that do not change the training trajectory: a checkpoint stays resumable.
 _RESUME_NEUTRAL = (
     "epochs",
@@ -98,105 +93,6 @@ class TrainResult:
     device: str
     seconds: float
     model_path: Path | None
-
-
-def check_finite(x: np.ndarray, names: Sequence[str], source: str = "features") -> np.ndarray:
-    """``x`` as float64 (n, len(names)); refuses NaN/inf naming the column, first row and count."""
-    arr = np.asarray(x, dtype=np.float64)
-    if arr.ndim != 2 or arr.shape[1] != len(names):
-        msg = (
-            f"{source}: expected an array (n, {len(names)}) ordered {list(names)}, got {arr.shape}"
-        )
-        raise InputError(msg)
-    if arr.shape[0] == 0:
-        msg = f"{source}: no events"
-        raise InputError(msg)
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        col = int(np.argmax(bad.any(axis=0)))
-        row = int(np.argmax(bad[:, col]))
-        msg = (
-            f"{source}: feature column '{names[col]}' (index {col}) has {int(bad[:, col].sum())} "
-            f"non-finite value(s) (NaN/inf), first at row {row}"
-        )
-        raise InputError(msg)
-    return arr
-
-
-def data_fingerprint(x: np.ndarray) -> str:
-    """16-hex SHA-256 of the float64 events: ties a model (and its hold-out) to its input."""
-    arr = np.ascontiguousarray(np.asarray(x, dtype=np.float64))
-    h = hashlib.sha256(str(arr.shape).encode())
-    h.update(arr.tobytes())
-    return h.hexdigest()[:16]
-
-
-def split_indices(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Deterministic sorted (train, hold-out) row indices; the hold-out is drawn from
-    ``derive_seed(seed, "gan_split")``."""
-    n_hold = round(fraction * n)
-    n_hold = min(max(n_hold, 1), n - 1) if n > 1 else 0
-    perm = numpy_rng(seed, "gan_split").permutation(n)
-    return np.sort(perm[n_hold:]), np.sort(perm[:n_hold])
-
-
-# -------------------------------------------------------------------- checkpoints and history
-def split_monitor(
-    train_idx: np.ndarray, fraction: float, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """(train, monitor) rows: ``fraction`` of the training rows taken out with
-    ``derive_seed(seed, "gan_monitor")``, sorted; no monitor below 20 events."""
-    n_mon = min(round(fraction * len(train_idx)), len(train_idx) // 2)
-    if n_mon < 20:
-        return train_idx, train_idx[:0]
-    perm = numpy_rng(seed, "gan_monitor").permutation(train_idx)
-    return np.sort(perm[n_mon:]), np.sort(perm[:n_mon])
-
-
-def write_history(path: str | Path, history: Sequence[Mapping[str, float]]) -> None:
-    """Atomically write the per-epoch history CSV (``HISTORY_COLUMNS`` + ``MONITOR_COLUMNS``;
-    the monitor columns are NaN on epochs without a monitor evaluation)."""
-    cols = HISTORY_COLUMNS + MONITOR_COLUMNS
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=cols)
-        w.writeheader()
-        for row in history:
-            w.writerow({k: row.get(k, float("nan")) for k in cols})
-
-
-def _save(path: str | Path, payload: dict[str, Any]) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-
-
-def _load_checkpoint(path: Path, key: str, stream: TextIO) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        print(
-            f"[gan_train] checkpoint '{path}' is unreadable ({exc}); starting afresh", file=stream
-        )
-        return None
-    if (
-        not isinstance(ck, dict)
-        or ck.get("format") != CHECKPOINT_FORMAT
-        or "trainer_state" not in ck
-    ):
-        print(
-            f"[gan_train] '{path}' is not a ganlee training checkpoint; starting afresh",
-            file=stream,
-        )
-        return None
-    if ck.get("resume_key") != key:
-        print(
-            f"[gan_train] checkpoint '{path}' was made with another config or input "
-            f"(key {ck.get('resume_key')} != {key}); starting afresh",
-            file=stream,
-        )
-        return None
-    return ck
 
 
 def _epochs(gan: Mapping[str, Any]) -> int:
@@ -370,7 +266,7 @@ def train(
     start = 0
     epochs = _epochs(gan)
     ck_path = Path(checkpoint_path) if checkpoint_path is not None else None
-    ck = _load_checkpoint(ck_path, su.resume_key, stream) if ck_path is not None else None
+    ck = load_checkpoint(ck_path, su.resume_key, stream) if ck_path is not None else None
     if ck is not None and int(ck["epochs_done"]) > epochs:
         print(
             f"[gan_train] checkpoint '{ck_path}' is at epoch {ck['epochs_done']} > {epochs} "
@@ -472,7 +368,7 @@ def train(
             f"W {row['wasserstein']:.4g}{extra}",
         )
         if ck_path is not None and (epoch % every == 0 or epoch == epochs):
-            _save(ck_path, payload(full=True))
+            save_checkpoint(ck_path, payload(full=True))
         if callback is not None:
             callback(epoch, row)
 
@@ -484,11 +380,11 @@ def train(
     ):
         _recalibrate(trainer, monitor, su.pre, derive_seed(seed, "gan_recalibrate"))
         if ck_path is not None:  # the finished checkpoint samples like the model file
-            _save(ck_path, payload(full=True))
+            save_checkpoint(ck_path, payload(full=True))
     if history_path is not None:
         write_history(history_path, history)
     if model_path is not None:
-        _save(model_path, payload(full=False))
+        save_checkpoint(model_path, payload(full=False))
         best = f", best monitored epoch {monitor.best_epoch}" if monitor is not None else ""
         print(
             f"[gan_train] wrote {model_path} ({len(history)} epochs{best})", file=stream, flush=True

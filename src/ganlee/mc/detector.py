@@ -179,7 +179,9 @@ def simulate(
     n_events = len(particles)
     counts_all = ak.to_numpy(ak.num(particles, axis=1))
     flat = ak.flatten(particles, axis=1)
-    p4: Any = vector.array({k: ak.to_numpy(flat[k]).astype(np.float64) for k in ("px", "py", "pz", "E")})
+    p4: Any = vector.array(
+        {k: ak.to_numpy(flat[k]).astype(np.float64) for k in ("px", "py", "pz", "E")}
+    )
     pid = ak.to_numpy(flat["pid"]).astype(np.int64)
     charge = ak.to_numpy(flat["charge"]).astype(np.float64)
     visible = (
@@ -237,7 +239,9 @@ def simulate(
     ).inclusive_jets(min_pt=0.0)
     j_counts = ak.to_numpy(ak.num(jets, axis=1))
     jf = ak.flatten(jets, axis=1)
-    j4: Any = vector.array({k: ak.to_numpy(jf[k]).astype(np.float64) for k in ("px", "py", "pz", "E")})
+    j4: Any = vector.array(
+        {k: ak.to_numpy(jf[k]).astype(np.float64) for k in ("px", "py", "pz", "E")}
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         j_pt, j_eta, j_phi = j4.pt, j4.eta, j4.phi
     j_e = j4.E

@@ -27,10 +27,10 @@ from ganlee.chunks import Chunk, read_chunk
 from ganlee.io import InputError, file_hash
 from ganlee.progress import Progress
 from ganlee.stats.lee_checks import (
-    STUDY_HASHES,
     background_summary,
     check_complete,
     check_model_hash,
+    check_same_study,
     fmt_range,
     observed_summary,
     raise_duplicates,
@@ -148,22 +148,14 @@ class LeeAccumulator:
     def _check_same_study(self, ch: Chunk) -> None:
         ref = self.ref
         assert ref is not None
-        for name, what in STUDY_HASHES.items():
-            if getattr(ch, name) != getattr(ref, name):
-                msg = (
-                    f"toy chunk '{ch.path}' has {name} '{getattr(ch, name)}' but '{ref.path}' has "
-                    f"'{getattr(ref, name)}': the chunks come from different {what}s "
-                    f"(stale chunks from an earlier run?). Delete or regenerate the odd chunk(s)."
-                )
-                raise InputError(msg)
-        for name in ("masses", "selections"):
-            a, b = getattr(ch, name), getattr(ref, name)
-            if a.shape != b.shape or not np.allclose(a, b, rtol=0, atol=1e-9):
-                msg = (
-                    f"toy chunk '{ch.path}': '{name}' {a.tolist()} differ from '{ref.path}': "
-                    f"{b.tolist()}"
-                )
-                raise InputError(msg)
+        check_same_study(
+            ch,
+            ref,
+            f"toy chunk '{ch.path}'",
+            f"'{ref.path}'",
+            "the chunks come from different {what}s (stale chunks from an earlier run?). "
+            "Delete or regenerate the odd chunk(s).",
+        )
 
     def add(self, ch: Chunk) -> None:
         """Fold one chunk into the running totals (checks indices and study identity)."""

@@ -39,25 +39,33 @@ STUDY_HASHES = {
 }
 
 
-def check_observed(ob: Chunk, ref: Chunk) -> None:
-    """The observed file must come from the toys' configuration, model and background choice."""
+def check_same_study(ch: Chunk, ref: Chunk, label: str, other: str, hint: str) -> None:
+    """Raise ``InputError`` when ``ch`` (named ``label``) and ``ref`` (named ``other``) differ in
+    a ``STUDY_HASHES`` hash or in the mass / selection grid; ``hint`` ends the hash message."""
     for name in STUDY_HASHES:
-        if getattr(ob, name) != getattr(ref, name):
+        if getattr(ch, name) != getattr(ref, name):
             msg = (
-                f"observed file '{ob.path}' has {name} '{getattr(ob, name)}' but the toy chunks "
-                f"(e.g. '{ref.path}') have '{getattr(ref, name)}': the observed data must "
-                "be analysed with the same configuration and GAN model as the toys, and with the "
-                "same background choice"
+                f"{label} has {name} '{getattr(ch, name)}' but {other} has "
+                f"'{getattr(ref, name)}': {hint.format(what=STUDY_HASHES[name])}"
             )
             raise InputError(msg)
     for name in ("masses", "selections"):
-        a, b = getattr(ob, name), getattr(ref, name)
+        a, b = getattr(ch, name), getattr(ref, name)
         if a.shape != b.shape or not np.allclose(a, b, rtol=0, atol=1e-9):
-            msg = (
-                f"observed file '{ob.path}': '{name}' {a.tolist()} differ from the toys' "
-                f"{b.tolist()}"
-            )
+            msg = f"{label}: '{name}' {a.tolist()} differ from {other}: {b.tolist()}"
             raise InputError(msg)
+
+
+def check_observed(ob: Chunk, ref: Chunk) -> None:
+    """The observed file must come from the toys' configuration, model and background choice."""
+    check_same_study(
+        ob,
+        ref,
+        f"observed file '{ob.path}'",
+        f"the toy chunk '{ref.path}'",
+        "the observed data must be analysed with the same configuration and GAN model as the "
+        "toys, and with the same background choice",
+    )
 
 
 def observed_summary(

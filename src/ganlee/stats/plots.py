@@ -17,7 +17,6 @@ by default it is the MC itself and is labelled "MC as data" (``data_label``).
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ganlee.io import InputError
+from ganlee.io import read_json_object
 from ganlee.plotstyle import (
     DATA_COLOR,
     count_ylim,
@@ -355,11 +354,7 @@ def lee_plots(
     from ganlee.stats.lee import load_hist, read_zmax_csv
     from ganlee.stats.plots_scan import first_toys
 
-    sp = Path(summary)
-    if not sp.is_file():
-        msg = f"summary '{sp}' does not exist"
-        raise InputError(msg)
-    summ = json.loads(sp.read_text())
+    summ = read_json_object(summary, "summary")
     table = read_zmax_csv(zmax)
     h = load_hist(hist_path)
     obs = read_chunk(observed, observed=True) if observed else None

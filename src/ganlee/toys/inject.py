@@ -165,8 +165,10 @@ def with_mllg(events: torch.Tensor, m_llg: torch.Tensor) -> torch.Tensor:
     ``e_llg = sqrt(m_llg^2 + (pt_llg cosh eta_llg)^2)`` and ``pt_ll_over_m_llg = pt_ll / m_llg``
     (computed in float64, stored in the input dtype); every other column is unchanged.
     """
-    if events.dim() != 2 or events.shape[1] != len(FEATURE_NAMES) or m_llg.shape != (
-        events.shape[0],
+    if (
+        events.dim() != 2
+        or events.shape[1] != len(FEATURE_NAMES)
+        or m_llg.shape != (events.shape[0],)
     ):
         msg = (
             f"with_mllg: need events (n, {len(FEATURE_NAMES)}) and m_llg (n,), got "

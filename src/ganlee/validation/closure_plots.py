@@ -10,7 +10,6 @@ docs/design.md, "Validation: closure test".
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ganlee.io import InputError
+from ganlee.io import read_json_object
 from ganlee.plotstyle import (
     GAN_COLOR,
     MC_COLOR,
@@ -256,11 +255,7 @@ def _selections_figure(plt: Any, s: dict[str, Any], outdir: Path) -> list[Path]:
 
 def closure_plots(closure: str | os.PathLike[str], outdir: str | os.PathLike[str]) -> list[Path]:
     """Draw ``CLOSURE_PLOT_NAMES`` from ``closure`` (JSON) into ``outdir``; return the paths."""
-    p = Path(closure)
-    if not p.is_file():
-        msg = f"closure result '{p}' does not exist (rule validation_closure)"
-        raise InputError(msg)
-    s = json.loads(p.read_text())
+    s = read_json_object(closure, "closure result", "validation_closure")
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     plt = use_style()

@@ -11,7 +11,6 @@ All are drawn from ``results/validation/summary.json`` (``ganlee validation-summ
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ganlee.io import InputError
+from ganlee.io import read_json_object
 from ganlee.plotstyle import json_array, key_legend, label_simulation, save_figure, use_style
 from ganlee.validation.plots_selection import plot_sculpting, plot_sensitivity
 
@@ -311,11 +310,7 @@ def validation_plots(
     cfg: dict[str, Any], summary: str | os.PathLike[str], outdir: str | os.PathLike[str]
 ) -> list[Path]:
     """Draw every validation figure (``PLOT_NAMES``) into ``outdir``; return the paths written."""
-    p = Path(summary)
-    if not p.is_file():
-        msg = f"validation summary '{p}' does not exist (rule validation_summary)"
-        raise InputError(msg)
-    s = json.loads(p.read_text())
+    s = read_json_object(summary, "validation summary", "validation_summary")
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     plt = use_style()
