@@ -157,10 +157,11 @@ def test_validate_refuses_other_features(workdir, tmp_path, capsys) -> None:
     assert not (tmp_path / "v.json").exists()
 
 
-def test_divergence_exit_code_and_no_model(workdir, tmp_path, capsys) -> None:
+def _train_with_lr(workdir, tmp_path, lr: float) -> int:
+    """``gan-train`` of ``CFG`` with learning rate ``lr`` into ``tmp_path`` (m.pt, h.csv)."""
     cfg = json.loads(json.dumps(CFG))
-    cfg["gan"]["lr"] = 1e10
-    rc = run(
+    cfg["gan"]["lr"] = lr
+    return run(
         "gan-train",
         "--config",
         json.dumps(cfg),
@@ -171,6 +172,10 @@ def test_divergence_exit_code_and_no_model(workdir, tmp_path, capsys) -> None:
         "--history",
         str(tmp_path / "h.csv"),
     )
+
+
+def test_divergence_exit_code_and_no_model(workdir, tmp_path, capsys) -> None:
+    rc = _train_with_lr(workdir, tmp_path, 1e10)
     assert rc == 3
     assert "diverged" in capsys.readouterr().err
     assert not (tmp_path / "m.pt").exists()
@@ -232,19 +237,7 @@ def test_per_feature_plots(tmp_path) -> None:
 
 def test_exploding_losses_stop_with_exit_3(workdir, tmp_path, capsys) -> None:
     """gan.lr 1000 keeps the losses finite (~1e21) but exploding: exit 3, no model."""
-    cfg = json.loads(json.dumps(CFG))
-    cfg["gan"]["lr"] = 1000.0
-    rc = run(
-        "gan-train",
-        "--config",
-        json.dumps(cfg),
-        "--features",
-        str(workdir / "features.root"),
-        "--model",
-        str(tmp_path / "m.pt"),
-        "--history",
-        str(tmp_path / "h.csv"),
-    )
+    rc = _train_with_lr(workdir, tmp_path, 1000.0)
     err = capsys.readouterr().err
     assert rc == 3, err
     assert "diverged" in err
