@@ -13,20 +13,34 @@ per size and model:
 * P(Z >= 1.645) at ``--mass`` (0.05 for a correct model; binomial error) and the KS p-value of
   the non-zero Z^2 against chi2(1) (Chernoff);
 * P(z_max >= 3) over the scan from the toys (Clopper-Pearson interval) and from Gross-Vitells
-  (arXiv:1005.1891) with the upcrossings above Z0 = ``--z0``, and their ratio;
+  (arXiv:1005.1891) with the upcrossings above Z0 = ``--z0``, and their ratio: the continuum
+  extrapolation ``exp(-(u^2 - u0^2)/2)`` ("GV") and the grid one the LEE uses ("grid GV",
+  ``ganlee.stats.lee_grid``; also with one neighbour correlation per step, "per-step");
+* the measured bound ``P(first) + <N(3)>`` and the clump factor ``<N(3)> / P(N(3) >= 1)``
+  (GV's upcrossing count over the toys with one: GV over-predicts by about this much);
+* with ``--signed-toys K``: the Gaussian field with the correlation of K toys' signed scans
+  (free n1), sampled on the same grid (arXiv:2206.12328): its P(max >= 3) is the asymptotic
+  answer including grid and clumping;
+* with ``--levels``: the mean upcrossings at each level against the Rice and grid scalings;
+* the fixed-mass tails pooled over all masses (P(Z >= 1.645), P(Z >= 3) against 0.05, 0.00135);
+* the failed fits (status != 0; NaN as in the toy engine: a toy is dropped only when every fit
+  failed);
 * max |S_spur| / sigma_stat of the model at that size (the spurious-signal test's figure, the
   Asimov spurious Z).
 
-Usage::
+``--mass-steps`` repeats each measurement on other scan grids (``fit.mass_low`` ..
+``fit.mass_high``). Usage::
 
     python bench/background_calibration.py --features results/mc/features.root \
-        --sizes 2300 10000 100000 --toys 2000
+        --sizes 2300 10000 100000 --toys 2000 --max-order 9 --threads 1 \
+        --mass-steps 1 0.25 --levels 0.5 1 1.5 2 2.5 3 --signed-toys 2000
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,6 +51,7 @@ from ganlee.seeds import numpy_rng
 from ganlee.stats.fit import FitSpec, candidates, expected_counts, scan_batched
 from ganlee.stats.fit.spurious import choose, spurious_scan
 from ganlee.stats.lee import clopper_pearson, count_upcrossings, gv_p_global
+from ganlee.stats.lee_grid import grid_a, grid_p_global, grid_upcrossing_prob, rho_from_a
 
 
 def smooth_truth(hist: np.ndarray, spec: FitSpec, min_order: int) -> tuple[np.ndarray, str]:
@@ -58,31 +73,107 @@ def smooth_truth(hist: np.ndarray, spec: FitSpec, min_order: int) -> tuple[np.nd
     return shape / shape.sum(), model
 
 
-def measure(y: np.ndarray, spec: FitSpec, mass: float, z0: float) -> dict[str, float]:
-    res = scan_batched(y, spec)
-    n = y.shape[0]
-    j = int(np.argmin(np.abs(spec.masses - mass)))
-    ok = np.all(res.status == 0, axis=1)
-    z = res.z[ok]
-    zf = z[:, j]
-    p_fixed = float(np.mean(zf >= 1.645))
-    zmax = z.max(axis=1)
-    k = int(np.sum(zmax >= 3.0))
-    lo, hi = clopper_pearson(k, z.shape[0])
-    up = count_upcrossings(z, z0)
-    p_gv, s_gv = gv_p_global(3.0, up.mean(), z0, up.std(ddof=1) / math.sqrt(z.shape[0]))
+def _per_step_grid_gv(z: np.ndarray, z0: float, u: float) -> float:
+    """Grid Gross-Vitells with a neighbour correlation per step (each step's upcrossing
+    frequency of ``z0`` inverted), the non-stationary check of the stationary estimate."""
+    c, c0 = z * z, z0 * z0
+    freq = np.nanmean((c[:, :-1] <= c0) & (c[:, 1:] > c0), axis=0)
+    a = np.array([grid_a(f, z0, 1) for f in freq])
+    return float(stats.norm.sf(u) + np.sum(grid_upcrossing_prob(u, a)))
+
+
+def _gaussian_field(y: np.ndarray, spec: FitSpec, u: float, seed: int) -> dict[str, float]:
+    """The Gaussian field with the toys' correlation (free-n1 fits of ``y``), sampled: its
+    P(max >= u) and <N(u)> on the same grid (the asymptotic answer with clumping and the grid,
+    as in Ananiev & Read, arXiv:2206.12328), its neighbour correlation (mean, min over the
+    steps) and the mean variance of the signed Z."""
+    ys = scan_batched(y, spec, signed=True).z
+    ys = ys[np.all(np.isfinite(ys), axis=1)]
+    corr = np.corrcoef(ys.T)
+    w, v = np.linalg.eigh(corr)
+    root = v * np.sqrt(np.clip(w, 0.0, None))
+    rng = numpy_rng(seed, "background_calibration", "gaussian_field")
+    above = up = total = 0
+    for _ in range(20):
+        g = rng.standard_normal((50_000, corr.shape[0])) @ root.T
+        above += int(np.sum(g.max(axis=1) >= u))
+        up += int(count_upcrossings(np.maximum(g, 0.0), u).sum())
+        total += g.shape[0]
+    nb = np.diagonal(corr, offset=1)
     return {
-        "n_ok": float(z.shape[0]),
-        "failed": float(n - z.shape[0]),
-        "p_fixed": p_fixed,
-        "p_fixed_err": math.sqrt(0.05 * 0.95 / z.shape[0]),
+        "rho": float(nb.mean()),
+        "rho_min": float(nb.min()),
+        "var": float(ys.var(axis=0).mean()),
+        "p_max": above / total,
+        "p_max_err": math.sqrt(above) / total,
+        "n_up": up / total,
+    }
+
+
+def measure(
+    y: np.ndarray, spec: FitSpec, args: argparse.Namespace, u: float = 3.0
+) -> dict[str, Any]:
+    """Fixed-mass and global figures of the toys ``y`` fitted with ``spec`` (see the module
+    docstring). Failed fits are NaN, as in the toy engine (``ganlee.toys.fits``): they neither
+    start nor end an upcrossing, and a toy is dropped only when every fit failed."""
+    res = scan_batched(y, spec)
+    z = np.where(res.status == 0, res.z, np.nan)
+    ok = np.any(np.isfinite(z), axis=1)
+    z = z[ok]
+    n_ok = z.shape[0]
+    j = int(np.argmin(np.abs(spec.masses - args.mass)))
+    zf = z[:, j][np.isfinite(z[:, j])]
+    zmax = np.fmax.reduce(z, axis=1)
+    k = int(np.sum(zmax >= u))
+    lo, hi = clopper_pearson(k, n_ok)
+    steps = spec.masses.size - 1
+    levels = sorted(set(args.levels) | {args.z0, u})
+    up = {lev: count_upcrossings(z, lev) for lev in levels}
+    n0, e0 = up[args.z0].mean(), up[args.z0].std(ddof=1) / math.sqrt(n_ok)
+    p_gv, s_gv = gv_p_global(u, n0, args.z0, e0)
+    p_grid, s_grid = grid_p_global(u, n0, args.z0, steps, e0)
+    zall = z[np.isfinite(z)]
+    return {
+        "n_ok": n_ok,
+        "failed_toys": int(y.shape[0] - n_ok),
+        "failed_fits": int(np.count_nonzero(res.status != 0)),
+        "toys_with_failed_fits": int(np.count_nonzero(np.any(res.status != 0, axis=1))),
+        "p_fixed": float(np.mean(zf >= 1.645)),
+        "p_fixed_err": math.sqrt(0.05 * 0.95 / zf.size),
+        "p_fixed_all": float(np.mean(zall >= 1.645)),
+        "p3_all": float(np.mean(zall >= 3.0)),
         "ks": float(stats.kstest(zf[zf > 0] ** 2, stats.chi2(1).cdf).pvalue),
-        "p_zmax3": k / z.shape[0],
-        "p_zmax3_lo": float(lo),
-        "p_zmax3_hi": float(hi),
+        "p_zmax": k / n_ok,
+        "p_zmax_lo": float(lo),
+        "p_zmax_hi": float(hi),
         "p_gv": float(p_gv),
         "p_gv_err": float(s_gv),
+        "p_grid": float(p_grid),
+        "p_grid_err": float(s_grid),
+        "p_grid_steps": _per_step_grid_gv(z, args.z0, u),
+        "rho_grid": float(rho_from_a(grid_a(n0, args.z0, steps))),
+        "n_up": {
+            lev: (float(v.mean()), float(v.std(ddof=1) / math.sqrt(n_ok))) for lev, v in up.items()
+        },
+        "clump": float(up[u].mean() / max(np.mean(up[u] > 0), 1.0 / n_ok)),
+        "bound_measured": float(stats.norm.sf(u) + up[u].mean()),
+        "signed": (
+            _gaussian_field(y[: args.signed_toys], spec, u, args.seed) if args.signed_toys else None
+        ),
     }
+
+
+def _print_levels(r: dict[str, Any], args: argparse.Namespace, steps: int) -> None:
+    """Mean upcrossings per level against the continuum (Rice) and grid scalings from Z0."""
+    n0 = r["n_up"][args.z0][0]
+    a = grid_a(n0, args.z0, steps)
+    for lev, (mean, err) in r["n_up"].items():
+        rice = n0 * math.exp(-(lev * lev - args.z0 * args.z0) / 2.0)
+        grid = steps * float(grid_upcrossing_prob(lev, a))
+        print(
+            f"      N(Z={lev:g}) = {mean:.4f} +- {err:.4f}; from N(Z0={args.z0:g}): Rice "
+            f"{rice:.4f} (ratio {mean / rice:.3f}), grid {grid:.4f} (ratio {mean / grid:.3f})"
+        )
 
 
 def _report(
@@ -102,21 +193,51 @@ def _report(
         .poisson(n * shape, size=(args.toys, spec.nbins))
         .astype(np.float64)
     )
-    for model in dict.fromkeys([chosen, "exp_poly2"]):
-        r = measure(y, spec.with_background(model), args.mass, args.z0)
+    fitted = [chosen] if args.no_reference else list(dict.fromkeys([chosen, "exp_poly2"]))
+    for model in fitted:
         asimov = spurious_scan(shape, n, spec, model)
         tag = "chosen" if model == chosen else "reference"
-        ratio = r["p_zmax3"] / r["p_gv"] if r["p_gv"] > 0 else float("nan")
         passed = "" if choice["selections"][0]["passed"] or tag != "chosen" else " NONE PASSES"
         print(
             f"n={n:>8.0f} ({truth:>12}) {model:<11} [{tag:>9}{passed}] max|S/sigma| "
-            f"{rows.get(model, asimov)['max_abs_ratio']:.3f} "
-            f"| P(Z>=1.645 @ {args.mass:g}) = {r['p_fixed']:.4f} +- {r['p_fixed_err']:.4f}, "
-            f"KS p {r['ks']:.2g} | P(z_max>=3) toys {r['p_zmax3']:.4f} "
-            f"[{r['p_zmax3_lo']:.4f}, {r['p_zmax3_hi']:.4f}] vs GV {r['p_gv']:.4f} +- "
-            f"{r['p_gv_err']:.4f} (toys/GV {ratio:.2f}); failed toys {r['failed']:.0f}",
+            f"{rows.get(model, asimov)['max_abs_ratio']:.3f}",
             flush=True,
         )
+        for step in args.mass_steps:
+            masses = np.arange(spec.masses[0], spec.masses[-1] + 1e-9, step)
+            one = spec.with_background(model).with_masses(masses)
+            r = measure(y, one, args)
+            _print_row(r, args, step)
+            if args.levels:
+                _print_levels(r, args, masses.size - 1)
+
+
+def _print_row(r: dict[str, Any], args: argparse.Namespace, step: float) -> None:
+    ratio = r["p_zmax"] / r["p_gv"] if r["p_gv"] > 0 else float("nan")
+    ratio_grid = r["p_zmax"] / r["p_grid"] if r["p_grid"] > 0 else float("nan")
+    sg = r["signed"]
+    clump = (
+        f"; measured N(3): P(first) + <N> = {r['bound_measured']:.4f}, clump factor "
+        f"<N>/P(N>=1) {r['clump']:.2f}"
+    )
+    signed = (
+        ""
+        if sg is None
+        else f"; Gaussian field of the toys' correlation (neighbour rho {sg['rho']:.3f}, min "
+        f"{sg['rho_min']:.3f}, var(Y) {sg['var']:.3f}): P(max>=3) {sg['p_max']:.4f} +- "
+        f"{sg['p_max_err']:.4f}, <N(3)> {sg['n_up']:.4f}"
+    )
+    print(
+        f"  step {step:g} GeV | P(Z>=1.645 @ {args.mass:g}) = {r['p_fixed']:.4f} +- "
+        f"{r['p_fixed_err']:.4f}, KS p {r['ks']:.2g}; all masses P(Z>=1.645) "
+        f"{r['p_fixed_all']:.4f}, P(Z>=3) {r['p3_all']:.5f} (0.00135) | P(z_max>=3) toys "
+        f"{r['p_zmax']:.4f} [{r['p_zmax_lo']:.4f}, {r['p_zmax_hi']:.4f}] vs GV "
+        f"{r['p_gv']:.4f} +- {r['p_gv_err']:.4f} (toys/GV {ratio:.2f}), grid GV "
+        f"{r['p_grid']:.4f} +- {r['p_grid_err']:.4f} (toys/grid {ratio_grid:.2f}; per-step "
+        f"{r['p_grid_steps']:.4f}; rho {r['rho_grid']:.3f}){clump}{signed}; failed toys "
+        f"{r['failed_toys']}, failed fits {r['failed_fits']} in {r['toys_with_failed_fits']} toys",
+        flush=True,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,6 +254,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mass", type=float, default=150.0)
     ap.add_argument("--z0", type=float, default=1.0)
     ap.add_argument("--max-order", type=int, default=5)
+    ap.add_argument(
+        "--mass-steps",
+        type=float,
+        nargs="+",
+        default=[1.0],
+        help="scan steps in GeV (fit.mass_low .. fit.mass_high), one measurement each",
+    )
+    ap.add_argument(
+        "--levels",
+        type=float,
+        nargs="*",
+        default=[],
+        help="Z levels at which to print the mean upcrossings against the Rice and grid scalings",
+    )
+    ap.add_argument(
+        "--signed-toys",
+        type=int,
+        default=0,
+        help="fit this many toys with a free n1 too: the Gaussian field of their correlation",
+    )
+    ap.add_argument("--no-reference", action="store_true", help="skip the exp_poly2 reference")
     ap.add_argument("--seed", type=int, default=20240607)
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args(argv)

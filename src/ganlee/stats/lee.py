@@ -42,13 +42,14 @@ from ganlee.stats.lee_formulas import (
     clopper_pearson,
     count_upcrossings,
     global_significance,
+    gv_args,
     gv_p_global,
     p_global_curve,
     p_local,
     selection_max_scan,
-    upcrossings_sq,
     z_from_p,
 )
+from ganlee.stats.lee_grid import LevelCounts, gv_cross_check
 from ganlee.stats.lee_io import ZMAX_COLUMNS, load_hist, read_zmax_csv, save_hist, write_zmax_csv
 
 __all__ = [
@@ -62,6 +63,7 @@ __all__ = [
     "clopper_pearson",
     "count_upcrossings",
     "global_significance",
+    "gv_args",
     "gv_p_global",
     "load_hist",
     "p_local",
@@ -129,8 +131,7 @@ class LeeAccumulator:
         self.sel_max: NDArray[np.float32] | None = None
         self.levels = np.unique(np.r_[np.asarray(DIAGNOSTIC_Z_LEVELS, dtype=np.float64), self.z0])
         self.level0 = int(np.flatnonzero(self.levels == self.z0)[0])
-        self.up_sum: NDArray[np.float64] | None = None  # [L, S+2]: selections, max scan, sum
-        self.up_sumsq: NDArray[np.float64] | None = None
+        self.counts: LevelCounts | None = None
         self.ref: Chunk | None = None
         self.duplicates: list[tuple[int, str, str]] = []
         self.hist = hist.Hist(
@@ -183,8 +184,7 @@ class LeeAccumulator:
             self.ref = ch
             s = ch.selections.size
             self.sel_max = np.full((n, s), np.nan, dtype=np.float32)
-            self.up_sum = np.zeros((self.levels.size, s + 2))
-            self.up_sumsq = np.zeros((self.levels.size, s + 2))
+            self.counts = LevelCounts(self.levels, s)
         else:
             self._check_same_study(ch)
         cid = len(self.paths)
@@ -209,20 +209,11 @@ class LeeAccumulator:
 
         z = ch.z
         assert self.sel_max is not None
-        assert self.up_sum is not None
-        assert self.up_sumsq is not None
+        assert self.counts is not None
         self.sel_max[idx] = np.fmax.reduce(z, axis=2)
-        c = np.square(z, dtype=np.float32)  # Z^2 once per chunk (float32: the contract's precision)
-        c_comb = np.fmax.reduce(c, axis=1)  # [K, M]: max over selections (Z >= 0, so of Z^2 too)
         valid = np.isfinite(ch.z_max)
-        for li, lev in enumerate(self.levels):
-            per_sel = upcrossings_sq(c, float(lev) ** 2)  # [K, S]
-            comb = upcrossings_sq(c_comb, float(lev) ** 2)  # [K]
-            total = per_sel.sum(axis=1)  # [K]: for the union over selections
-            counts_l = np.concatenate([per_sel, comb[:, None], total[:, None]], axis=1)
-            counts_l = counts_l[valid].astype(np.float64)
-            self.up_sum[li] += counts_l.sum(axis=0)
-            self.up_sumsq[li] += (counts_l * counts_l).sum(axis=0)
+        # Z^2 once per chunk (float32: the contract's precision)
+        self.counts.add(np.square(z, dtype=np.float32), valid)
         self.hist.fill(z_max=ch.z_max[valid])
 
     # -- results -------------------------------------------------------------------------------
@@ -282,19 +273,16 @@ class LeeAccumulator:
 
     def _gv_params(self, col: int, li: int | None = None, n_local: int = 1) -> dict[str, Any]:
         """Mean upcrossings (and error) of column ``col`` at level ``li`` (default ``z0``)."""
-        assert self.up_sum is not None
-        assert self.up_sumsq is not None
+        assert self.counts is not None
+        assert self.ref is not None
         li = self.level0 if li is None else li
-        n_valid = int(np.isfinite(self.z_max).sum())
-        s1 = self.up_sum[li, col]
-        s2 = self.up_sumsq[li, col]
-        mean = s1 / n_valid
-        var = (s2 - n_valid * mean * mean) / (n_valid - 1) if n_valid > 1 else 0.0
+        mean, err = self.counts.mean_err(li, col, int(np.isfinite(self.z_max).sum()))
         return {
             "z0": float(self.levels[li]),
-            "n_mean": float(mean),
-            "n_err": math.sqrt(max(var, 0.0) / n_valid),
+            "n_mean": mean,
+            "n_err": err,
             "n_local": n_local,
+            "n_steps": int(self.ref.masses.size) - 1,
         }
 
     def _per_selection(self, table_z: Sequence[float]) -> list[dict[str, Any]]:
@@ -318,8 +306,10 @@ class LeeAccumulator:
         return out
 
     def _upcrossings_by_level(self) -> dict[str, Any]:
-        """Mean upcrossings at every diagnostic level (checks the exp(-c/2) scaling)."""
+        """Mean upcrossings at every diagnostic level (checks the exp(-c/2) scaling), with the
+        clump factors and local tails of ``LevelCounts.diagnostics`` (docs/design.md, "LEE")."""
         assert self.ref is not None
+        assert self.counts is not None
         s = self.ref.selections.size
         levels = range(self.levels.size)
 
@@ -333,6 +323,7 @@ class LeeAccumulator:
             "sum_over_selections": col(s + 1, "n_mean"),
             "sum_over_selections_err": col(s + 1, "n_err"),
             "per_selection": [col(j, "n_mean") for j in range(s)],
+            **self.counts.diagnostics(),
         }
 
     def _summary_head(self, zs: NDArray[np.float64], valid: NDArray[np.bool_]) -> dict[str, Any]:
@@ -420,7 +411,11 @@ def aggregate(
     gv = res.summary["gross_vitells"]["union"]
     gv_scan = res.summary["gross_vitells"]["scan"]
     res.summary["background"] = background_summary(acc.ref, background)
-    res.summary["warnings"] = list(res.summary["background"]["warnings"])
+    check = gv_cross_check(
+        res.summary["table"], res.summary["gross_vitells"]["upcrossings_by_level"]
+    )
+    res.summary["gross_vitells"]["cross_check"] = check
+    res.summary["warnings"] = list(res.summary["background"]["warnings"]) + check["warnings"]
     res.summary["observed"] = None
     if observed is not None:
         ob = read_chunk(observed, observed=True)

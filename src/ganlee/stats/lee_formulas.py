@@ -27,6 +27,11 @@ Definitions (docs/design.md, "LEE"):
   scans therefore makes the formula consistent without any extra factor 1/2 on the second term.
   Its uncertainty is ``std(N) / sqrt(n_toys)`` and propagates linearly.
 
+  The scans are sequences on the mass grid, not continuous fields: the LEE extrapolates
+  ``<N(c0)>`` as the upcrossings of a Gaussian sequence with the neighbour correlation that
+  reproduces it (``ganlee.stats.lee_grid``), which is the formula above when the step is short
+  against the correlation length and lower (as the toys' grid ``z_max``) when it is not.
+
   The formula holds per selection (one scanned parameter). The toy ``z_max`` is the maximum
   over S selections as well, for which two extrapolations are given:
 
@@ -51,12 +56,15 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ganlee.stats.lee_grid import grid_p_global
+
 __all__ = [
     "GV_BOUNDS",
     "GV_FORM",
     "clopper_pearson",
     "count_upcrossings",
     "global_significance",
+    "gv_args",
     "gv_p_global",
     "p_global_curve",
     "p_local",
@@ -67,11 +75,14 @@ __all__ = [
 
 
 GV_FORM = (
-    "per scan: p_global(c) = P(chi2_1 > c)/2 + <N(c0)> * exp(-(c - c0)/2), c = Z^2, c0 = Z0^2; "
+    "per scan: p_global(c) = P(chi2_1 > c)/2 + <N(c)>, c = Z^2, c0 = Z0^2; "
     "<N(c0)> = mean number of upcrossings of the Z^2 mass scan above c0 in the toys "
-    "(Gross & Vitells, arXiv:1005.1891; half chi2 because n1 >= 0). "
+    "(Gross & Vitells, arXiv:1005.1891; half chi2 because n1 >= 0); on the mass grid of "
+    "n_steps + 1 masses <N(c)> = n_steps 2 T(Z, a), Owen's T, a = sqrt((1 - rho)/(1 + rho)) with "
+    "the neighbour correlation rho that reproduces <N(c0)> (-> <N(c0)> exp(-(c - c0)/2) for a "
+    "smooth scan; p_global_continuum). "
     "union (headline, for z_max over S selections): "
-    "S P(chi2_1 > c)/2 + sum_s <N_s(c0)> exp(-(c - c0)/2), "
+    "S P(chi2_1 > c)/2 + sum_s <N_s(c)>, "
     "an upper bound exact at high c; scan: the per-scan formula on max_s Z_s(m) (anti-conservative "
     "when selections are partly correlated)"
 )
@@ -162,6 +173,7 @@ def gv_p_global(
     n_err: float = 0.0,
     n_local: int = 1,
     clip: bool = True,
+    n_steps: int | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Gross-Vitells global p-value and its uncertainty at local significance ``z``.
 
@@ -170,7 +182,12 @@ def gv_p_global(
     ``n_local`` > 1 is the union over that many scans (``n_mean`` then their summed upcrossings).
     Meaningful for ``z >= z0``. The formula is an upper bound on ``P(max q > c)`` that exceeds
     1 at low ``z``; ``clip`` (default) returns ``min(p, 1)``, a probability.
+    ``n_steps``: the scans are sequences of ``n_steps + 1`` masses; the upcrossings are then
+    extrapolated as those of a Gaussian sequence (``ganlee.stats.lee_grid.grid_p_global``),
+    which tends to the formula above when the step is short against the correlation length.
     """
+    if n_steps is not None:
+        return grid_p_global(z, n_mean, z0, n_steps, n_err, n_local, clip)
     zz = np.asarray(z, dtype=np.float64)
     c = zz * zz
     c0 = float(z0) ** 2
@@ -179,6 +196,18 @@ def gv_p_global(
     if clip:
         p = np.minimum(p, 1.0)
     return p, n_err * factor
+
+
+def gv_args(gv: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments of ``gv_p_global`` from a Gross-Vitells parameter block
+    (``{"n_mean", "z0", "n_err", "n_local", "n_steps"}``; the last two optional)."""
+    return {
+        "n_mean": gv["n_mean"],
+        "z0": gv["z0"],
+        "n_err": gv.get("n_err", 0.0),
+        "n_local": gv.get("n_local", 1),
+        "n_steps": gv.get("n_steps"),
+    }
 
 
 def _gv_block(
@@ -191,10 +220,9 @@ def _gv_block(
     """Gross-Vitells numbers at ``z_local``; ``bound``: the formula is an upper bound on the
     global p-value there (the union over selections and the per-scan formula are; the
     selection-maximised scan is an approximation), so ``Z`` is a lower bound."""
-    p_arr, s_arr = gv_p_global(
-        z_local, gv["n_mean"], gv["z0"], gv["n_err"], gv.get("n_local", 1), clip=False
-    )
+    p_arr, s_arr = gv_p_global(z_local, clip=False, **gv_args(gv))
     p_raw, s_gv = float(p_arr), float(s_arr)
+    p_cont = gv_p_global(z_local, clip=True, **{**gv_args(gv), "n_steps": None})[0]
     p_gv = p_raw if p_raw < 1.0 else 1.0
     out: dict[str, Any] = {
         "valid": z_local >= gv["z0"],
@@ -203,6 +231,7 @@ def _gv_block(
         "p_global_is": "upper_bound" if bound else "approximation",
         "clipped": p_raw > 1.0,
         "p_global_unclipped": p_raw,
+        "p_global_continuum": float(p_cont),
         "z_global": float(z_from_p(p_gv)),
         "z_global_is": "lower_bound" if bound else "approximation",
         "z_global_lo": float(z_from_p(min(p_gv + s_gv, 1.0))),
@@ -281,8 +310,8 @@ def p_global_curve(
     pl = p_local(zgrid)
     pg = k / n_valid
     u, sc = gv_union, gv_scan
-    p_gv, s_gv = gv_p_global(zgrid, u["n_mean"], u["z0"], u["n_err"], u["n_local"])
-    p_sc, s_sc = gv_p_global(zgrid, sc["n_mean"], sc["z0"], sc["n_err"])
+    p_gv, s_gv = gv_p_global(zgrid, **gv_args(u))
+    p_sc, s_sc = gv_p_global(zgrid, **gv_args(sc))
     return {
         "z_local": zgrid,
         "p_local": pl,

@@ -101,7 +101,7 @@ def _plot_zmax_hist(plt: Any, h: Any, summary: dict[str, Any], name: str) -> Any
     import mplhep
     from scipy.stats import norm
 
-    from ganlee.stats.lee import gv_p_global
+    from ganlee.stats.lee import gv_args, gv_p_global
 
     n = summary["n_toys_used"]
     gv = summary["gross_vitells"]["union"]
@@ -131,8 +131,8 @@ def _plot_zmax_hist(plt: Any, h: Any, summary: dict[str, Any], name: str) -> Any
         label=r"Single test (one mass, one selection): $\frac{1}{2}\chi^2_1$",
     )
     # GV-implied: N [p_gv(lo) - p_gv(hi)], drawn where valid (lo >= Z0 and p_gv(lo) <= 1/2)
-    p_lo, _ = gv_p_global(lo, gv["n_mean"], gv["z0"], 0.0, gv["n_local"])
-    p_hi, _ = gv_p_global(hi, gv["n_mean"], gv["z0"], 0.0, gv["n_local"])
+    p_lo, _ = gv_p_global(lo, **{**gv_args(gv), "n_err": 0.0})
+    p_hi, _ = gv_p_global(hi, **{**gv_args(gv), "n_err": 0.0})
     ok = (lo >= gv["z0"] - 1e-9) & (p_lo <= 0.5)
     if ok.any():
         first = int(np.argmax(ok))
@@ -178,7 +178,7 @@ def _curve_inputs(summary: dict[str, Any]) -> tuple[Any, Any, Any, int, Any, Any
 
 
 def _plot_pglobal(plt: Any, summary: dict[str, Any], name: str) -> Any:
-    from ganlee.stats.lee import gv_p_global, p_local
+    from ganlee.stats.lee import gv_args, gv_p_global, p_local
 
     c, z, k, n, gv, gvs = _curve_inputs(summary)
     fig, ax = plt.subplots(figsize=(9, 7))
@@ -214,13 +214,13 @@ def _plot_pglobal(plt: Any, summary: dict[str, Any], name: str) -> Any:
             label="Toys: upper limit where no toy reaches",
         )
     zg = zz[zz >= gv["z0"]]
-    pg, sg = gv_p_global(zg, gv["n_mean"], gv["z0"], gv["n_err"], gv["n_local"])
+    pg, sg = gv_p_global(zg, **gv_args(gv))
     below = pg <= 1.0
     band_lo = np.clip(pg - sg, 1e-300, None)
     ax.fill_between(zg[below], band_lo[below], (pg + sg)[below], color=_GV_COLOR, alpha=0.25, lw=0)
     ax.plot(zg[below], pg[below], color=_GV_COLOR, lw=2, label=_gv_label(gv))
     if gv["n_local"] > 1:
-        ps, _ = gv_p_global(zg, gvs["n_mean"], gvs["z0"], gvs["n_err"])
+        ps, _ = gv_p_global(zg, **gv_args(gvs))
         label = _gv_label(gvs, scan=True)
         ax.plot(zg[ps <= 1], ps[ps <= 1], color=_GV_COLOR, lw=1.3, ls=":", label=label)
     label = r"Local: $p_{\rm local} = 1 - \Phi(Z)$"
@@ -237,7 +237,7 @@ def _plot_pglobal(plt: Any, summary: dict[str, Any], name: str) -> Any:
 
 
 def _plot_trials(plt: Any, summary: dict[str, Any], name: str) -> Any:
-    from ganlee.stats.lee import gv_p_global, p_local
+    from ganlee.stats.lee import gv_args, gv_p_global, p_local
 
     c, z, k, n, gv, gvs = _curve_inputs(summary)
     fig, ax = plt.subplots(figsize=(9, 6.5))
@@ -254,13 +254,13 @@ def _plot_trials(plt: Any, summary: dict[str, Any], name: str) -> Any:
         label = "Toys: upper limit where no toy reaches"
         ax.plot(z[none], tf_hi[none], color=_TOY_COLOR, ls=":", lw=1.5, label=label)
     zz = np.linspace(max(gv["z0"], 1e-3), zmax, 300)
-    pg, sg = gv_p_global(zz, gv["n_mean"], gv["z0"], gv["n_err"], gv["n_local"])
+    pg, sg = gv_p_global(zz, **gv_args(gv))
     pl = p_local(zz)
     ax.fill_between(zz, (pg - sg) / pl, (pg + sg) / pl, color=_GV_COLOR, alpha=0.25, lw=0)
     ax.plot(zz, pg / pl, color=_GV_COLOR, lw=2, label=_gv_label(gv))
     curves = [tf_lo[has], tf_hi[has], pg / pl, [1.0]]  # the limits beyond may leave the frame
     if gv["n_local"] > 1:
-        ps, _ = gv_p_global(zz, gvs["n_mean"], gvs["z0"], gvs["n_err"])
+        ps, _ = gv_p_global(zz, **gv_args(gvs))
         ax.plot(zz, ps / pl, color=_GV_COLOR, lw=1.3, ls=":", label=_gv_label(gvs, scan=True))
         curves.append(ps / pl)
     ax.axhline(1.0, color="black", ls="--", lw=1.2, label="No look-elsewhere effect")
@@ -276,7 +276,8 @@ def _plot_trials(plt: Any, summary: dict[str, Any], name: str) -> Any:
 
 
 def _plot_upcrossings(plt: Any, summary: dict[str, Any]) -> Any:
-    """<N(Z)> exp((Z^2 - Z0^2)/2) vs level Z: flat where Gross-Vitells' exp(-c/2) scaling holds."""
+    """<N(Z)> exp((Z^2 - Z0^2)/2) vs level Z: flat where the continuum exp(-c/2) scaling holds;
+    dotted, the Gaussian sequence on the scan grid that the GV extrapolation uses."""
     up = summary["gross_vitells"]["upcrossings_by_level"]
     z0 = summary["gross_vitells"]["z0"]
     levels = json_array(up["z_levels"])
@@ -308,11 +309,20 @@ def _plot_upcrossings(plt: Any, summary: dict[str, Any]) -> Any:
     label = r"max over selections ($Z_{\max}$ scan)"
     ax.errorbar(levels, y, yerr=err, fmt="s-", color="black", label=label, **style)
     curves.append(y)
+    gv = summary["gross_vitells"]["union"]
+    if gv.get("n_steps"):
+        from ganlee.stats.lee_grid import grid_a, grid_upcrossing_prob
+
+        zz = np.linspace(float(levels.min()), float(levels.max()), 60)
+        a = grid_a(gv["n_mean"] / gv["n_local"], gv["z0"], gv["n_steps"])
+        n_grid = gv["n_local"] * gv["n_steps"] * grid_upcrossing_prob(zz, a)
+        label = f"Gaussian sequence on the {gv['n_steps'] + 1}-mass grid (GV used)"
+        ax.plot(zz, n_grid * np.exp((zz**2 - z0**2) / 2), color=_GV_COLOR, ls=":", label=label)
     ax.axvline(z0, color="gray", ls="--", lw=1, label=rf"reference level $Z_0$ = {z0:g}")
     ax.set_yscale("log")
     ax.set_ylim(*log_ylim(curves, below=3.0, above=30.0))
     ax.set_xlabel(r"Level $Z$: upcrossings of $Z^2(m)$ above $Z^2$ [$\sigma$]")
-    ax.set_ylabel(r"$\langle N(Z)\rangle \, e^{(Z^2 - Z_0^2)/2}$ (flat if Gross-Vitells holds)")
+    ax.set_ylabel(r"$\langle N(Z)\rangle \, e^{(Z^2 - Z_0^2)/2}$ (flat in the continuum)")
     ax.legend(loc="upper left", fontsize=10, ncol=2, title="one selection or combined")
     label_simulation(ax, f"{_TOYS}, N = {summary['n_toys_used']:,}")
     return fig

@@ -36,7 +36,7 @@ __all__ = [
 def _curve(zmax: NDArray[np.float64], lee: dict[str, Any], cl: float) -> dict[str, Any]:
     """p_global vs local Z from the toys (Clopper-Pearson band) and from the study's
     Gross-Vitells parameters (``ganlee.stats.lee``), on a 0.05 grid up to past the largest z_max."""
-    from ganlee.stats.lee import clopper_pearson, gv_p_global, p_local
+    from ganlee.stats.lee import clopper_pearson, gv_args, gv_p_global, p_local
 
     zs = finite_sorted(zmax)
     top = max(6.0, math.ceil(2.0 * (float(zs[-1]) + 0.5)) / 2.0) if zs.size else 6.0
@@ -44,7 +44,7 @@ def _curve(zmax: NDArray[np.float64], lee: dict[str, Any], cl: float) -> dict[st
     k = zs.size - np.searchsorted(zs, z, side="left")
     lo, hi = clopper_pearson(k, max(zs.size, 1), cl)
     gv = lee["gross_vitells"]["union"]
-    pg, sg = gv_p_global(z, gv["n_mean"], gv["z0"], gv["n_err"], gv.get("n_local", 1))
+    pg, sg = gv_p_global(z, **gv_args(gv))
     return {
         "z_local": z,
         "p_local": p_local(z),
