@@ -283,14 +283,22 @@ def _closure(args: argparse.Namespace) -> int:
 
 
 def _pool_fidelity(cfg: dict[str, Any], model_path: str, pool_path: str) -> dict[str, Any]:
-    from ganlee.gan.sample import load_model
+    from ganlee.gan.sample import load_model, sample
     from ganlee.io import read_features
     from ganlee.seeds import derive_seed
     from ganlee.validation.pool_fidelity import pool_fidelity
 
     model = load_model(model_path)
     pool = read_features(pool_path, names=model.feature_names)
-    fid = pool_fidelity(model, pool, cfg, derive_seed(int(cfg["seed"]), "validation", "pool"))
+    window = model.window or (cfg["fit"]["hist_low"], cfg["fit"]["hist_high"])
+    fid = pool_fidelity(
+        lambda n, seed: sample(model, n, seed),
+        model.feature_names,
+        window,
+        pool,
+        cfg,
+        derive_seed(int(cfg["seed"]), "validation", "pool"),
+    )
     m, a = fid["mllg"], fid["auc"]
     print(
         f"[validation-closure] generator vs pool ({fid['n_pool']} events): classifier AUC "

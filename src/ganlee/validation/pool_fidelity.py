@@ -17,6 +17,7 @@ the training MC (``validation.closure.pool``), so it is the sharper and independ
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,19 +26,21 @@ __all__ = ["pool_fidelity"]
 
 
 def pool_fidelity(
-    model: Any,
+    draw: Callable[[int, int], np.ndarray],
+    names: Sequence[str],
+    window: tuple[float, float],
     pool: np.ndarray,
     cfg: dict[str, Any],
     seed: int,
     splits: int = 3,
     oversample: int = 10,
 ) -> dict[str, Any]:
-    """Generator ``model`` (``ganlee.gan.sample.GanModel``) against ``pool`` ``(n, d)`` (columns in
-    ``model.feature_names`` order): classifier AUC with its MC-vs-MC null and the m_llg ratio
-    (module docstring). ``cfg`` is the validated config (``gan.fidelity.mllg_bin_width``)."""
+    """The generator ``draw(n, seed) -> (n, d)`` events (columns ``names``; for a model,
+    ``ganlee.gan.sample.sample(model, n, seed)``) against ``pool`` ``(n, d)`` (same columns):
+    classifier AUC with its MC-vs-MC null and the m_llg ratio over ``window`` (module
+    docstring). ``cfg`` is the validated config (``gan.fidelity.mllg_bin_width``)."""
     from ganlee.gan.fidelity import mllg_ratio
     from ganlee.gan.metrics import classifier_auc
-    from ganlee.gan.sample import sample
     from ganlee.seeds import derive_seed, numpy_rng
 
     n = pool.shape[0]
@@ -49,12 +52,11 @@ def pool_fidelity(
     for s in range(splits):
         perm = numpy_rng(seed, "pool_fidelity", "split", s).permutation(n)
         a, b = pool[perm[:half]], pool[perm[half : 2 * half]]
-        gen = sample(model, half, derive_seed(seed, "pool_fidelity", "sample", s))
+        gen = draw(half, derive_seed(seed, "pool_fidelity", "sample", s))
         aucs.append(classifier_auc(a, gen, derive_seed(seed, "pool_fidelity", "auc", s))["auc"])
         nulls.append(classifier_auc(a, b, derive_seed(seed, "pool_fidelity", "null", s))["auc"])
-    col = list(model.feature_names).index("m_llg")
-    window = model.window or (float(pool[:, col].min()), float(pool[:, col].max()))
-    big = sample(model, oversample * n, derive_seed(seed, "pool_fidelity", "mllg"))
+    col = list(names).index("m_llg")
+    big = draw(oversample * n, derive_seed(seed, "pool_fidelity", "mllg"))
     width = float(cfg["gan"]["fidelity"]["mllg_bin_width"])
     return {
         "n_pool": int(n),
