@@ -382,12 +382,23 @@ def validation_plot_files():
 
 
 def validation_closure_inputs(wildcards):
-    return {s: _validation_chunks(s) for s in _vstudies().closure_studies(config)}
+    vs = _vstudies()
+    names = [*vs.closure_studies(config), vs.selection_control_study()]
+    return {
+        **{s: _validation_chunks(s) for s in names},
+        "model": "results/gan/model.pt",
+        "pool": validation_pool_input(),
+    }
 
 
 def validation_closure_args(wildcards, input):
-    studies = _vstudies().closure_studies(config)
-    return " ".join(f"--study {s} {os.path.dirname(input[s][0])}" for s in studies)
+    vs = _vstudies()
+    studies = vs.closure_studies(config)
+    control = vs.selection_control_study()
+    args = [f"--study {s} {os.path.dirname(input[s][0])}" for s in studies]
+    args.append(f"--control {control} {os.path.dirname(input[control][0])}")
+    args.append(f"--model {input.model} --pool {input.pool}")
+    return " ".join(args)
 
 
 def validation_closure_outputs():

@@ -13,7 +13,9 @@ rule fit_model:
         runtime=fit_model_runtime,
         mem_mb=fit_model_mem_mb,
     params:
-        cfg=cfg_json("toys", "fit", drop=["toys.n_toys", "toys.chunk_size"]),
+        cfg=cfg_json(
+            "toys", "fit", drop=["toys.n_toys", "toys.chunk_size", "toys.diagnostics"]
+        ),
         plots=fit_plot_dir,
     shell:
         "ganlee fit-model --config {params.cfg:q} --model {input.model} "

@@ -178,7 +178,7 @@ rule validation_closure:
     conda:
         "../envs/torch.yaml"
     params:
-        cfg=cfg_json("validation", "toys", "fit", "lee"),
+        cfg=cfg_json("validation", "toys", "fit", "lee", "gan"),
         studies=validation_closure_args,
     shell:
         "ganlee validation-closure --config {params.cfg:q} {params.studies} --out {output} "

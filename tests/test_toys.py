@@ -144,6 +144,27 @@ def test_kfold_removes_memorisation_that_train_scoring_shows(features):
     assert 0.25 < (kfold_logits > 0).mean() < 0.75
 
 
+def test_random_scoring_gives_random_subsets_without_a_dnn(features):
+    """scoring random: standard-normal scores independent of the events and of the pass, no
+    DNN trained; the selections are then subsets unrelated to m_llg."""
+    from scipy import stats
+
+    stream = io.StringIO()
+    cfg = _cfg(scoring="random", sample2_size=1000, chunk_size=3)
+    engine = ToyEngine(cfg, make_source(cfg, features, None, CPU), stream=stream)
+    logits, m2 = engine.score_toys(0, 3)
+    assert "train" not in stream.getvalue()
+    assert logits.shape == m2.shape == (3, 1000)
+    assert stats.kstest(logits.ravel(), "norm").pvalue > 1e-3
+    for t in range(3):  # Pearson r of score and m_llg: null std 1/sqrt(1000)
+        assert abs(np.corrcoef(logits[t], m2[t])[0, 1]) < 4 / math.sqrt(1000)
+    alone, _ = _engine(_cfg(scoring="random", sample2_size=1000), features).score_toys(2, 1)
+    np.testing.assert_array_equal(alone[0], logits[2])  # same toy, another pass: same scores
+    assert not np.array_equal(logits[0], logits[1])
+    trained, _ = _engine(_cfg(sample2_size=1000), features).score_toys(0, 1)
+    assert not np.allclose(trained[0], logits[0])
+
+
 # ------------------------------------------------------------------------------ sources
 def test_bootstrap_draws_from_disjoint_halves():
     mc = np.tile(

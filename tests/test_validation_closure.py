@@ -215,12 +215,31 @@ def chain(tmp_path_factory) -> Path:
             ]
         )
         assert rc == 0
+    random_cfg = json.dumps({**CONFIG, "toys": {**TOYS, "scoring": "random"}})
+    (d / "pool_a_random").mkdir()
+    rc = ganlee(
+        [
+            "toys",
+            "--config",
+            random_cfg,
+            "--features",
+            str(d / "pool_a.root"),
+            "--first",
+            "0",
+            "--count",
+            str(N_TOYS),
+            "--out",
+            str(d / "pool_a_random" / "chunk_0.npz"),
+        ]
+    )
+    assert rc == 0
     cfg = load_config(cfg_text)
     source = ShiftedMllg(PoolSource.from_config(cfg, d / "pool_b.root", torch.device("cpu")), 8.0)
     (d / "shifted").mkdir()
     write_chunk(d / "shifted" / "chunk_0.npz", ToyEngine(cfg, source).run_toys(0, N_TOYS))
     for a, b in (("pool_a", "pool_a"), ("shifted", "pool_a"), ("pool_b", "pool_a")):
         out = d / f"{a}_vs_{b}.json"
+        control = ["--control", "pool_a_random", str(d / "pool_a_random")] if a == b else []
         rc = ganlee(
             [
                 "validation-closure",
@@ -232,6 +251,7 @@ def chain(tmp_path_factory) -> Path:
                 "--study",
                 b,
                 str(d / b),
+                *control,
                 "--out",
                 str(out),
             ]
@@ -252,6 +272,41 @@ def test_identical_sources_give_ks_p_one(chain):
     for row in [*s["by_selection"], s["overall"]]:
         assert row["two_sample"]["ks_pvalue"] == 1.0
         assert row["generator"]["median"] == row["reference"]["median"]
+
+
+@pytest.mark.slow
+def test_selection_control_compares_dnn_and_random_subsets_of_the_same_toys(chain):
+    """The 100% selection holds every event whatever the scores, so there the DNN-selected and
+    random-subset z_max are the same numbers; the tighter selections are different subsets."""
+    c = _read(chain, "pool_a_vs_pool_a")["selection_control"]
+    assert (c["generator"], c["reference"]) == ("pool_a", "pool_a_random")
+    rows = {r["selection"]: r for r in c["by_selection"]}
+    assert set(rows) == {0.2, 0.5, 1.0}
+    assert rows[1.0]["two_sample"]["ks_pvalue"] == 1.0
+    assert rows[1.0]["generator"]["median"] == rows[1.0]["reference"]["median"]
+    assert rows[0.2]["generator"]["median"] != rows[0.2]["reference"]["median"]
+
+
+@pytest.mark.slow
+def test_a_control_from_other_toys_is_refused(chain, tmp_path, capsys):
+    out = tmp_path / "c.json"
+    args = ["--study", "a", str(chain / "pool_a"), "--study", "b", str(chain / "pool_a")]
+    rc = ganlee(
+        [
+            "validation-closure",
+            "--config",
+            json.dumps(CONFIG),
+            *args,
+            "--control",
+            "c",
+            str(chain / "shifted"),
+            "--out",
+            str(out),
+        ]
+    )
+    assert rc == 2
+    assert "selection control" in capsys.readouterr().err
+    assert not out.exists()
 
 
 @pytest.mark.slow
@@ -327,7 +382,7 @@ def test_closure_plots_are_written(chain, tmp_path):
             "--config",
             json.dumps(CONFIG),
             "--closure",
-            str(chain / "shifted_vs_pool_a.json"),
+            str(chain / "pool_a_vs_pool_a.json"),
             "--outdir",
             str(tmp_path),
         ]

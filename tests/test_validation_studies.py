@@ -34,7 +34,7 @@ def test_default_study_list_and_pattern():
         "inject_80_kfold",
         "nomllg",
     ]
-    for n in [*names, "mc_pool"]:
+    for n in [*names, "mc_pool", "gan_random", "inject_0_random"]:
         assert re.fullmatch(st.STUDY_PATTERN, n)
     for bad in ("gan_ens0", "inject_5_other", "gan/x", "chunk_0"):
         assert not re.fullmatch(st.STUDY_PATTERN, bad)
@@ -90,6 +90,13 @@ def test_closure_studies_need_explicit_toy_sizes():
     assert st.alias(sized, "mc_pool") == "mc_pool"  # never the main toys, never another study
     with pytest.raises(ConfigError, match=r"toys\.sample2_size"):
         st.closure_studies(_cfg(toys={"sample1_size": 100}))
+    control = st.selection_control_study()
+    t = st.study_toy_config(sized, control)["toys"]
+    assert (t["source"], t["scoring"]) == ("gan", "random")
+    assert st.alias(sized, control) == control
+    with_random = _cfg(toys=sized["toys"], validation={"scorings": ["train", "random"]})
+    assert "inject_0_random" in st.study_names(with_random)
+    assert st.alias(with_random, control) == "inject_0_random"  # the same toys, run once
 
 
 def test_coinciding_studies_are_run_once():

@@ -103,7 +103,7 @@ def toys_seconds(
 ) -> float:
     """Expected seconds of ``n_toys`` toys: DNN event-epochs (x k folds) and the fits."""
     _, s1, s2 = toy_sizes(toys, features)
-    passes = toys["k_folds"] if toys["scoring"] == "kfold" else 1
+    passes = {"kfold": toys["k_folds"], "random": 0}.get(toys["scoring"], 1)
     work = n_toys * (s1 + s2) * toys["dnn"]["epochs"] * passes
     batch_factor = min(1.0, toys["dnn"]["batch_size"] / 128)
     rate = RESOURCE_RATES["dnn_event_epochs_per_s"][hw] * batch_factor

@@ -176,6 +176,7 @@ def run_validation(
             "kind": model.config.get("kind"),
             "epochs": len(model.history),
             "preprocessing": model.preprocessor.mode,
+            "mllg_smoothing": model.preprocessor.smoothing,
             "window": model.window,
         },
         "features": features_source,

@@ -138,6 +138,9 @@ class Preprocessor:
     model_cols: tuple[int, ...] = ()
     #: quantile mode: the generator's own marginals mapped onto N(0, 1) (``gan.recalibrate``).
     recal: QuantileMap | None = None
+    #: quantile mode with ``gan.mllg_smoothing``: the smooth window-feature fit's summary
+    #: (``ganlee.gan.smooth_marginal.smooth_window_quantiles``).
+    smoothing: dict[str, Any] | None = None
     _cache: dict[str, dict[str, torch.Tensor]] = field(
         default_factory=dict, repr=False, compare=False
     )
@@ -155,9 +158,12 @@ class Preprocessor:
         rng: np.random.Generator | None = None,
         knots: int = 256,
         derived: bool = False,
+        smooth_window: float | None = None,
     ) -> Preprocessor:
         """Fit on training events ``x`` (n, d). ``rng`` draws the dequantisation used for the fit;
-        ``knots`` and ``derived`` apply to the quantile mode."""
+        ``knots``, ``derived`` and ``smooth_window`` (the knot spacing in GeV of the smooth
+        m_llg marginal, ``gan.mllg_smoothing``; None = empirical quantiles) apply to the
+        quantile mode."""
         if mode not in MODES:
             msg = f"config key 'gan.preprocessing': unknown mode '{mode}' (expected one of {MODES})"
             raise ValueError(msg)
@@ -220,7 +226,7 @@ class Preprocessor:
         )
         rng = rng if rng is not None else np.random.default_rng(0)
         if mode == "quantile":
-            quantile_mode.fit(pre, x, rng, knots, derived)
+            quantile_mode.fit(pre, x, rng, knots, derived, smooth_window)
             return pre
         y = pre._forward(x, rng)
         lo, hi = y.min(axis=0), y.max(axis=0)
@@ -246,6 +252,8 @@ class Preprocessor:
             }
             if self.recal is not None:
                 extra["recal"] = self.recal.state()
+            if self.smoothing is not None:
+                extra["smoothing"] = dict(self.smoothing)
         return {
             **extra,
             "names": list(self.names),
@@ -277,6 +285,7 @@ class Preprocessor:
             qmap=QuantileMap.from_state(s["qmap"]) if "qmap" in s else None,
             model_cols=tuple(int(c) for c in s.get("model_cols", ())),
             recal=QuantileMap.from_state(s["recal"]) if "recal" in s else None,
+            smoothing=dict(s["smoothing"]) if "smoothing" in s else None,
         )
 
     # ---------------------------------------------------------------- encoding (numpy, float64)

@@ -81,9 +81,18 @@ def _bounds(pre: Preprocessor, j: int) -> tuple[float | None, float | None]:
 
 
 def fit(
-    pre: Preprocessor, x: np.ndarray, rng: np.random.Generator, knots: int, derived: bool
+    pre: Preprocessor,
+    x: np.ndarray,
+    rng: np.random.Generator,
+    knots: int,
+    derived: bool,
+    smooth_window: float | None = None,
 ) -> None:
-    """Choose the generated columns and angle cuts, and fit the Gaussianising map (in place)."""
+    """Choose the generated columns and angle cuts, and fit the Gaussianising map (in place).
+
+    ``smooth_window``: knot spacing (GeV) of the smooth density whose quantiles replace the
+    window feature's (m_llg's) empirical knots (``ganlee.gan.smooth_marginal``); None = keep
+    the empirical quantiles."""
     d = len(pre.names)
     drop = derived_columns(pre.names) if derived else None
     pre.model_cols = tuple(j for j in range(d) if drop is None or j not in drop)
@@ -95,6 +104,14 @@ def fit(
     y = forward(pre, x, rng)
     bounds = [_bounds(pre, j) for j in pre.model_cols]
     pre.qmap = QuantileMap.fit(y, [b[0] for b in bounds], [b[1] for b in bounds], knots)
+    if smooth_window is not None and pre.window is not None and "window" in pre.kinds:
+        from ganlee.gan.smooth_marginal import smooth_window_quantiles
+
+        jj = list(pre.model_cols).index(pre.kinds.index("window"))
+        k = pre.qmap.n_knots
+        q, info = smooth_window_quantiles(y[:, jj], pre.window, float(smooth_window), k)
+        pre.qmap.knots[jj, 1:k] = q
+        pre.smoothing = info
     pre.mid = np.zeros(d)
     pre.half = np.ones(d)
 

@@ -194,6 +194,7 @@ def _setup(
             rng=numpy_rng(seed, "gan_dequantise", "fit"),
             knots=int(gan["quantile_knots"]),
             derived=bool(gan["derived_features"]),
+            smooth_window=gan["mllg_smoothing"],
         )
     except ValueError as exc:
         raise InputError(f"{source}: {exc}") from exc
@@ -293,6 +294,18 @@ def train(
         file=stream,
         flush=True,
     )
+    sm = su.pre.smoothing
+    if sm is not None:
+        p = sm["pvalue"]
+        print(
+            f"[gan_train] smooth m_llg marginal: log-density spline, knots {sm['spacing_gev']:g} "
+            f"GeV apart ({sm['n_coefficients']} coefficients); on the {sm['n_events']} training "
+            f"events chi2/ndf {sm['chi2']:.1f}/{sm['ndf']}, p "
+            + ("n/a" if p is None else f"{p:.3g}")
+            + ("" if p is None or p >= 0.01 else " - TOO RIGID: lower gan.mllg_smoothing"),
+            file=stream,
+            flush=True,
+        )
 
     def payload(full: bool) -> dict[str, Any]:
         best = monitor.best_state if monitor is not None else None

@@ -56,7 +56,7 @@ from ganlee.toys.settings import (
 from ganlee.toys.sources import SampleSource
 from ganlee.toys.tensor_ops import pearson_rows, roc_auc, selection_histograms
 from ganlee.toys.timing import Timing
-from ganlee.toys.training import Key, draw_batch, pad_keys, score, train_models
+from ganlee.toys.training import Key, draw_batch, pad_keys, random_scores, score, train_models
 
 __all__ = [
     "Timing",
@@ -183,10 +183,14 @@ class ToyEngine:
                 self.dtype,
                 dev,
             )
-        with self.timing.phase("train", dev):
-            models = train_models(batch, s, self.dtype, self.stream)
-        with self.timing.phase("score", dev):
-            logits2, logits1 = score(models, batch, self.dtype, sample1=score_sample1)
+        if s.scoring == "random":
+            with self.timing.phase("score", dev):
+                logits2, logits1 = random_scores(batch, s.seed, sample1=score_sample1)
+        else:
+            with self.timing.phase("train", dev):
+                models = train_models(batch, s, self.dtype, self.stream)
+            with self.timing.phase("score", dev):
+                logits2, logits1 = score(models, batch, self.dtype, sample1=score_sample1)
         if logits1 is not None:
             logits1 = logits1[:n_real]
         return logits2[:n_real], batch.m2[:n_real], logits1

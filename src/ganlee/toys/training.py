@@ -11,6 +11,11 @@ procedure, arXiv:1805.02664 for k-fold scoring), for T toys at once:
    ``derive_seed(seed, *model_key, "shuffle", e)``;
 3. ``score``: the logits of sample 2 (and optionally sample 1), each event scored by its toy's
    model, or by the one model of the event's fold, which never saw it.
+
+``scoring: random`` skips steps 2-3: ``random_scores`` gives every event an independent
+standard-normal score from ``derive_seed(seed, *key, "random_score")``, so each selection is a
+uniformly random subset of sample 2 of the same size: the control toys that tell the DNN's
+sculpting apart from the fluctuations of any subset (docs/design.md, "Validation: closure test").
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ __all__ = [
     "Models",
     "draw_batch",
     "pad_keys",
+    "random_scores",
     "score",
     "standardisation",
     "train_models",
@@ -201,3 +207,19 @@ def score(
     assert models.p1 is not None
     events1 = fold_events(models.p1, k)  # the sample-1 events model (t, j) left out
     return logits2, _score_folds(models, batch, events1, 0, n1, dtype)
+
+
+def random_scores(
+    batch: Batch, seed: int, sample1: bool = False
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Scores ``(T, n2)`` of sample 2 (and ``(T, n1)`` of sample 1 with ``sample1``) drawn
+    independently of the events: toy ``key`` draws ``n1 + n2`` standard normals on the CPU from
+    ``derive_seed(seed, *key, "random_score")`` (sample 1's first), so a toy's scores do not
+    depend on the device, the pass it shares or its position in the pass."""
+    n1, n2, dev = batch.n1, batch.n2, batch.m2.device
+    rows = []
+    for key in batch.keys[: batch.T]:
+        gen = torch.Generator().manual_seed(derive_seed(seed, *key, "random_score"))
+        rows.append(torch.randn(n1 + n2, generator=gen))
+    scores = torch.stack(rows).to(dev)
+    return scores[:, n1:].contiguous(), (scores[:, :n1].contiguous() if sample1 else None)

@@ -19,6 +19,13 @@ and in every selection. Compared, per selection and overall (the maximum over se
 
 The verdict applies ``validation.closure.min_pvalue`` (KS p of the overall z_max) and
 ``validation.closure.max_median_shift`` (|median difference| of the overall z_max, in sigma).
+
+``selection_control``: the same comparison between the generator's toys (DNN-selected subsets)
+and the generator's toys with ``toys.scoring: random`` (study ``gan_random``: every selection a
+random subset of the same size, no DNN). Where the DNN sculpts no bump, the per-selection z_max
+distributions agree; a DNN that sculpts pushes its selections' z_max above the random subsets'.
+Its ``passed`` applies the same thresholds. The trials factors of the LEE stage are about the
+classifier only to the extent the two differ.
 """
 
 from __future__ import annotations
@@ -298,15 +305,17 @@ def _headline(names: tuple[str, str], rows: list[dict[str, Any]]) -> dict[str, A
 _FREE_KEYS = ("source", "chunk_size", "diagnostics", "n_toys")
 
 
-def _procedure(chunks: Sequence[str | os.PathLike[str]]) -> tuple[dict[str, Any], str]:
-    """The toy configuration of a study's first chunk, without ``_FREE_KEYS``, with the
+def _procedure(
+    chunks: Sequence[str | os.PathLike[str]], free: Sequence[str] = _FREE_KEYS
+) -> tuple[dict[str, Any], str]:
+    """The toy configuration of a study's first chunk, without the ``free`` toys keys, with the
     background model of each selection (rule fit_model's choice), and its model hash."""
     from ganlee.chunks import read_chunk, resolve_chunk_paths
 
     paths, _ = resolve_chunk_paths(chunks)
     ch = read_chunk(paths[0])
     cfg = json.loads(ch.config_json)
-    for k in _FREE_KEYS:
+    for k in free:
         cfg.get("toys", {}).pop(k, None)
     cfg.pop("device", None)
     models = ch.background_models
@@ -314,52 +323,76 @@ def _procedure(chunks: Sequence[str | os.PathLike[str]]) -> tuple[dict[str, Any]
     return cfg, ch.model_hash
 
 
+def _load_pair(
+    cfg: dict[str, Any],
+    studies: Sequence[tuple[str, str | os.PathLike[str]]],
+    what: str,
+    free: Sequence[str] = _FREE_KEYS,
+) -> tuple[Any, Any, str, str]:
+    """Both studies' data (toys ``0..n_toys-1``) and model hashes, after checking that they ran
+    the same toy procedure (but the ``free`` keys) over the same masses and selections."""
+    from ganlee.io import InputError
+    from ganlee.validation.studies import sizes
+    from ganlee.validation.summary import load_study
+
+    n_toys = sizes(cfg)[0]
+    (na, ca), (nb, cb) = studies
+    (pa, ha), (pb, hb) = _procedure([ca], free), _procedure([cb], free)
+    if pa != pb:
+        diff = sorted(
+            k for sec in set(pa) | set(pb) for k in _diff_keys(pa.get(sec), pb.get(sec), sec)
+        )
+        msg = f"{what}: studies '{na}' ({ca}) and '{nb}' ({cb}) ran different toys: {diff} differ"
+        raise InputError(msg)
+    a, b = load_study(na, [ca], None, n_toys), load_study(nb, [cb], None, n_toys)
+    if not (np.array_equal(a.masses, b.masses) and np.array_equal(a.selections, b.selections)):
+        msg = f"{what}: studies '{na}' and '{nb}' scanned different masses or selections"
+        raise InputError(msg)
+    return a, b, ha, hb
+
+
 def build_closure(
     cfg: dict[str, Any],
     studies: Sequence[tuple[str, str | os.PathLike[str]]],
     stream: Any = None,
+    control: tuple[str, str | os.PathLike[str]] | None = None,
 ) -> dict[str, Any]:
     """The closure comparison from the chunks of two studies (generator first, then the
-    independent-MC reference), toys ``0..n_toys-1`` of each (``ganlee.validation.studies.sizes``).
+    independent-MC reference), toys ``0..n_toys-1`` of each (``ganlee.validation.studies.sizes``);
+    with ``control`` (the ``gan_random`` study's name and chunks) also the selection control
+    (module docstring) under ``selection_control``.
 
     Raises ``InputError`` when the two ran different toy procedures (anything but
-    ``toys.source`` differs) or scanned different masses or selections.
+    ``toys.source`` differs; for the control anything but ``toys.scoring``) or scanned different
+    masses or selections.
     """
     import sys
 
     from ganlee.io import InputError
     from ganlee.seeds import derive_seed
-    from ganlee.validation.studies import sizes
-    from ganlee.validation.summary import load_study
 
     stream = stream if stream is not None else sys.stderr
     if len(studies) != 2:
         msg = f"closure: need exactly two studies (generator, reference), got {len(studies)}"
         raise InputError(msg)
-    n_toys = sizes(cfg)[0]
-    (na, ca), (nb, cb) = studies
-    (pa, ha), (pb, hb) = _procedure([ca]), _procedure([cb])
-    if pa != pb:
-        diff = sorted(
-            k for sec in set(pa) | set(pb) for k in _diff_keys(pa.get(sec), pb.get(sec), sec)
-        )
-        msg = f"closure: studies '{na}' ({ca}) and '{nb}' ({cb}) ran different toys: {diff} differ"
-        raise InputError(msg)
-    a, b = load_study(na, [ca], None, n_toys), load_study(nb, [cb], None, n_toys)
-    if not (np.array_equal(a.masses, b.masses) and np.array_equal(a.selections, b.selections)):
-        msg = f"closure: studies '{na}' and '{nb}' scanned different masses or selections"
-        raise InputError(msg)
+    (na, _), (nb, _) = studies
+    a, b, ha, hb = _load_pair(cfg, studies, "closure")
     print(f"[validation-closure] {na}: {a.n} toys, {nb}: {b.n} toys", file=stream)
-    out = closure_summary(
-        (na, nb),
-        (a.z, b.z),
-        a.masses,
-        a.selections.tolist(),
-        cfg,
-        derive_seed(int(cfg["seed"]), "validation", "closure"),
-    )
+    seed = derive_seed(int(cfg["seed"]), "validation", "closure")
+    out = closure_summary((na, nb), (a.z, b.z), a.masses, a.selections.tolist(), cfg, seed)
     out["model_hashes"] = {na: ha, nb: hb}
     out["n_toys"] = {na: a.n, nb: b.n}
+    if control is not None:
+        nc = control[0]
+        free = (*_FREE_KEYS, "scoring")
+        g, c, _, hc = _load_pair(cfg, [studies[0], control], "selection control", free)
+        if hc != ha:
+            msg = f"selection control: study '{nc}' ran with another generator than '{na}'"
+            raise InputError(msg)
+        print(f"[validation-closure] selection control {nc}: {c.n} toys", file=stream)
+        out["selection_control"] = closure_summary(
+            (na, nc), (g.z, c.z), g.masses, g.selections.tolist(), cfg, seed + 1000
+        )
     return out
 
 

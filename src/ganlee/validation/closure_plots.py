@@ -3,7 +3,9 @@
 * ``closure``: overall z_max of the generator toys and of the independent-MC toys, both p_global
   curves with Clopper-Pearson bands, the mass at the maximum; per selection the KS /
   Anderson-Darling p-values, the fraction of maxima at a scan edge and the median z_max;
-* ``closure_selections``: the p_global curves of both ensembles in every selection.
+* ``closure_selections``: the p_global curves of both ensembles in every selection;
+* ``selection_control``: the first figure for the selection control (``selection_control`` in
+  the JSON): the generator's DNN-selected toys against its random-subset toys.
 
 docs/design.md, "Validation: closure test".
 """
@@ -17,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ganlee.io import read_json_object
+from ganlee.io import InputError, read_json_object
 from ganlee.plotstyle import (
     GAN_COLOR,
     MC_COLOR,
@@ -32,7 +34,7 @@ from ganlee.validation.plots import fmt_p
 __all__ = ["CLOSURE_PLOT_NAMES", "closure_plots"]
 
 #: Figure names written by ``closure_plots`` (each as ``<name>.pdf`` and ``<name>.png``).
-CLOSURE_PLOT_NAMES: tuple[str, ...] = ("closure", "closure_selections")
+CLOSURE_PLOT_NAMES: tuple[str, ...] = ("closure", "closure_selections", "selection_control")
 
 _COLORS = (GAN_COLOR, MC_COLOR)
 _SIDES = ("generator", "reference")
@@ -121,7 +123,9 @@ def _zmax_hist(ax: Any, s: dict[str, Any], names: tuple[str, str]) -> None:
     )
 
 
-def _per_selection(ax_p: Any, ax_e: Any, s: dict[str, Any], names: tuple[str, str]) -> None:
+def _per_selection(
+    ax_p: Any, ax_e: Any, s: dict[str, Any], names: tuple[str, str], what: str
+) -> None:
     rows = [*s["by_selection"], s["overall"]]
     x = np.arange(len(rows))
     labels = [_label(r["selection"]) for r in rows]
@@ -152,7 +156,7 @@ def _per_selection(ax_p: Any, ax_e: Any, s: dict[str, Any], names: tuple[str, st
     ax_p.axhline(s["checks"]["ks_pvalue"]["min"], color="0.4", ls="--", lw=1, label="threshold")
     ax_p.set_yscale("log")
     ax_p.set_ylim(lowest / 10, 2)
-    ax_p.set_ylabel("p-value (generator vs MC pool)")
+    ax_p.set_ylabel(f"p-value ({what})")
     ax_p.legend(loc="lower left", fontsize=10)
     for j, (side, name, color) in enumerate(zip(_SIDES, names, _COLORS, strict=True)):
         f = json_array([r[side]["edge"]["fraction"] for r in rows])
@@ -209,8 +213,12 @@ def _medians(ax: Any, s: dict[str, Any], names: tuple[str, str]) -> None:
     ax.set_xticklabels([_label(r["selection"]) for r in rows], rotation=35, ha="right", fontsize=11)
 
 
-def _closure_figure(plt: Any, s: dict[str, Any], outdir: Path) -> list[Path]:
+def _closure_figure(
+    plt: Any, s: dict[str, Any], outdir: Path, name: str = "closure", control: bool = False
+) -> list[Path]:
     names = (s["generator"], s["reference"])
+    if control:
+        names = (f"DNN-selected ({names[0]})", f"random subsets ({names[1]})")
     fig, axes = plt.subplots(2, 3, figsize=(23, 13))
     _zmax_hist(axes[0, 0], s, names)
     n = s["overall"]["generator"]["n_toys"]
@@ -218,16 +226,21 @@ def _closure_figure(plt: Any, s: dict[str, Any], outdir: Path) -> list[Path]:
     _pglobal(axes[0, 1], s["overall"], names, legend=True)
     axes[0, 1].set_title("max over selections", fontsize=13)
     _mass_at_max(axes[0, 2], s, names)
-    _per_selection(axes[1, 0], axes[1, 1], s, names)
+    what = "DNN vs random subsets" if control else "generator vs MC pool"
+    _per_selection(axes[1, 0], axes[1, 1], s, names, what)
     _medians(axes[1, 2], s, names)
-    verdict = "passed" if s["passed"] else "FAILED"
-    fig.suptitle(
-        f"ganlee closure: {names[0]} toys vs {names[1]} toys (same procedure, seeds, sizes): "
-        f"{verdict}",
-        fontsize=15,
-    )
+    if control:
+        verdict = "no sculpting seen" if s["passed"] else "DNN SELECTIONS DIFFER"
+        title = f"ganlee selection control: {names[0]} vs {names[1]}, same toys: {verdict}"
+    else:
+        verdict = "passed" if s["passed"] else "FAILED"
+        title = (
+            f"ganlee closure: {names[0]} toys vs {names[1]} toys (same procedure, seeds, "
+            f"sizes): {verdict}"
+        )
+    fig.suptitle(title, fontsize=15)
     fig.tight_layout()
-    return save_figure(fig, outdir, "closure")
+    return save_figure(fig, outdir, name)
 
 
 def _selections_figure(plt: Any, s: dict[str, Any], outdir: Path) -> list[Path]:
@@ -259,4 +272,13 @@ def closure_plots(closure: str | os.PathLike[str], outdir: str | os.PathLike[str
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     plt = use_style()
-    return _closure_figure(plt, s, out) + _selections_figure(plt, s, out)
+    paths = _closure_figure(plt, s, out) + _selections_figure(plt, s, out)
+    if "selection_control" not in s:
+        msg = (
+            f"closure result '{closure}' has no selection_control section (rerun rule "
+            "validation_closure: it compares the study gan_random too)"
+        )
+        raise InputError(msg)
+    return paths + _closure_figure(
+        plt, s["selection_control"], out, "selection_control", control=True
+    )

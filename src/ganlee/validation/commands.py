@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import Any
 
 from ganlee.config import add_config_argument
 
@@ -111,6 +112,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="a study: its name and its chunk directory (or list file); twice, the generator's "
         "first, then the independent-MC reference",
     )
+    c.add_argument(
+        "--control",
+        nargs=2,
+        metavar=("NAME", "CHUNKS"),
+        help="the selection control: the generator's toys with toys.scoring random (study "
+        "gan_random) and its chunk directory, compared with the generator's DNN-selected toys",
+    )
+    c.add_argument("--model", help="generator model.pt: compared with --pool at full statistics")
+    c.add_argument("--pool", help="features ROOT file of the independent MC pool (with --model)")
     c.add_argument("--out", required=True, help="output JSON (results/validation/closure.json)")
     c.set_defaults(func=_closure)
 
@@ -237,12 +247,18 @@ def _plots(args: argparse.Namespace) -> int:
 
 def _closure(args: argparse.Namespace) -> int:
     from ganlee.config import load_config
-    from ganlee.io import write_json
+    from ganlee.io import InputError, write_json
     from ganlee.validation.closure import build_closure
 
     cfg = load_config(args.config)
     t0 = time.perf_counter()
-    out = build_closure(cfg, [(name, chunks) for name, chunks in args.study])
+    control = tuple(args.control) if args.control else None
+    out = build_closure(cfg, [(name, chunks) for name, chunks in args.study], control=control)
+    if (args.model is None) != (args.pool is None):
+        msg = "validation-closure: give --model and --pool together"
+        raise InputError(msg)
+    if args.model is not None:
+        out["generator_vs_pool"] = _pool_fidelity(cfg, args.model, args.pool)
     write_json(args.out, out)
     h = out["headline"]["overall"]
     print(
@@ -251,7 +267,47 @@ def _closure(args: argparse.Namespace) -> int:
         f"closure {'passed' if out['passed'] else 'FAILED'}",
         file=sys.stderr,
     )
+    if control is not None:
+        sc = out["selection_control"]
+        print(
+            f"[validation-closure] selection control ({sc['generator']} vs {sc['reference']}): "
+            + ", ".join(
+                f"{r['selection']:g}: median {r['generator']['median']:.2f} vs "
+                f"{r['reference']['median']:.2f}"
+                for r in sc["by_selection"]
+                if r["generator"]["median"] is not None and r["reference"]["median"] is not None
+            ),
+            file=sys.stderr,
+        )
     return 0
+
+
+def _pool_fidelity(cfg: dict[str, Any], model_path: str, pool_path: str) -> dict[str, Any]:
+    from ganlee.gan.sample import load_model, sample
+    from ganlee.io import read_features
+    from ganlee.seeds import derive_seed
+    from ganlee.validation.pool_fidelity import pool_fidelity
+
+    model = load_model(model_path)
+    pool = read_features(pool_path, names=model.feature_names)
+    window = model.window or (cfg["fit"]["hist_low"], cfg["fit"]["hist_high"])
+    fid = pool_fidelity(
+        lambda n, seed: sample(model, n, seed),
+        model.feature_names,
+        window,
+        pool,
+        cfg,
+        derive_seed(int(cfg["seed"]), "validation", "pool"),
+    )
+    m, a = fid["mllg"], fid["auc"]
+    print(
+        f"[validation-closure] generator vs pool ({fid['n_pool']} events): classifier AUC "
+        f"{a['mean']:.3f} (MC vs MC {a['null_mean']:.3f}); m_llg ratio max |r - 1| "
+        f"{m['max_abs_deviation']:.3f} per {cfg['gan']['fidelity']['mllg_bin_width']:g} GeV, "
+        f"chi2 p {m['pvalue']:.2g}",
+        file=sys.stderr,
+    )
+    return fid
 
 
 def _closure_plots(args: argparse.Namespace) -> int:

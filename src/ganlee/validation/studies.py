@@ -11,6 +11,8 @@ study                 overrides of the main ``toys`` section
 ``mc_pool``           ``source: mc_pool`` (drawn without replacement from the independent MC
                       pool, ``results/validation/pool``): the closure reference
 ``gan_ens{g}``        none, but GAN member g (trained with seed ``ensemble_seed(cfg, g)``)
+``gan_random``        ``scoring: random`` (selections are random subsets of sample 2 of the
+                      same sizes): the closure's selection control
 ``inject_{n}_{s}``    ``scoring: s``, ``inject: {n_signal: n, mass, width, source}``
 ``nomllg``            ``features``: the DNN inputs without ``validation.sculpting.drop_features``
 ===================== =====================================================================
@@ -47,23 +49,28 @@ __all__ = [
     "ensemble_seed",
     "injection_width",
     "parse_study",
+    "selection_control_study",
     "sizes",
     "study_names",
     "study_toy_config",
 ]
 
 #: Regular expression of a study name (the ``{study}`` wildcard).
-STUDY_PATTERN = r"gan|mc_bootstrap|mc_pool|gan_ens[1-9][0-9]*|inject_[0-9]+_(?:train|kfold)|nomllg"
+STUDY_PATTERN = (
+    r"gan|gan_random|mc_bootstrap|mc_pool|gan_ens[1-9][0-9]*"
+    r"|inject_[0-9]+_(?:train|kfold|random)|nomllg"
+)
 #: ``alias`` of a study that reuses the main toys (``results/toys``).
 MAIN = "main"
 
-_INJECT = re.compile(r"inject_([0-9]+)_(train|kfold)")
+_INJECT = re.compile(r"inject_([0-9]+)_(train|kfold|random)")
 _ENS = re.compile(r"gan_ens([1-9][0-9]*)")
 
 
 @dataclass(frozen=True)
 class Study:
-    """A parsed study name: ``kind`` in gan, mc_bootstrap, mc_pool, ensemble, inject, nomllg."""
+    """A parsed study name: ``kind`` in gan, random, mc_bootstrap, mc_pool, ensemble, inject,
+    nomllg."""
 
     name: str
     kind: str
@@ -81,6 +88,8 @@ def parse_study(name: str) -> Study:
     """Parse a study name (``STUDY_PATTERN``); unknown names raise ``ConfigError``."""
     if name in ("gan", "mc_bootstrap", "mc_pool", "nomllg"):
         return Study(name, name)
+    if name == "gan_random":
+        return Study(name, "random", scoring="random")
     m = _ENS.fullmatch(name)
     if m:
         return Study(name, "ensemble", member=int(m.group(1)))
@@ -140,6 +149,12 @@ def closure_studies(cfg: dict[str, Any]) -> tuple[str, str]:
     return "gan", "mc_pool"
 
 
+def selection_control_study() -> str:
+    """The study whose toys are the closure's selection control, ``gan_random``: the main GAN's
+    toys with ``scoring: random``, so every selection is a random subset of the same size."""
+    return "gan_random"
+
+
 def injection_width(cfg: dict[str, Any]) -> float:
     """Width of the injected Gaussian: ``validation.injection.width`` or ``fit.sigma``."""
     w = cfg["validation"]["injection"]["width"]
@@ -177,6 +192,9 @@ def study_toy_config(cfg: dict[str, Any], name: str) -> dict[str, Any]:
         toys["source"] = st.kind
     elif st.kind in ("gan", "ensemble"):
         toys["source"] = "gan"
+    elif st.kind == "random":
+        toys["source"] = "gan"
+        toys["scoring"] = "random"
     elif st.kind == "nomllg":
         toys["source"] = "gan"
         toys["features"] = _dnn_features(cfg)
