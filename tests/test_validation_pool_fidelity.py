@@ -32,7 +32,7 @@ def _squeezed(n: int, seed: int) -> np.ndarray:
 @pytest.fixture(scope="module")
 def results():
     cfg = load_config(json.dumps({}))
-    pool = synthetic_events(4000, 123)
+    pool = synthetic_events(4000, 123)  # halves of 2,000 events: one size below small=5000
     good = pool_fidelity(_truth, FEATURE_NAMES, WINDOW, pool, cfg, seed=5, splits=2)
     bad = pool_fidelity(_squeezed, FEATURE_NAMES, WINDOW, pool, cfg, seed=5, splits=2)
     return good, bad
@@ -43,6 +43,7 @@ def test_a_faithful_generator_sits_in_the_null(results):
     se = np.sqrt((2 * 1000 + 1) / (12.0 * 1000**2))  # Hanley-McNeil null std, 1000 test/class
     for auc in (*good["auc"]["values"], *good["auc"]["null_values"]):
         assert abs(auc - 0.5) < 5 * se
+    assert [a["events_per_class"] for a in good["auc_by_size"]] == [2000]  # small > half
     m = good["mllg"]
     assert m["n_generated"] == 40_000
     assert sum(m["mc"]) == 4000
@@ -55,6 +56,7 @@ def test_a_faithful_generator_sits_in_the_null(results):
 def test_a_squeezed_mllg_is_caught_at_the_edges(results):
     _, bad = results
     assert bad["auc"]["mean"] > 0.6
+    assert bad["auc_by_size"][-1]["mean"] == bad["auc"]["mean"]
     r = np.asarray(bad["mllg"]["ratio"])
     assert r[0] < 0.6  # the edge bins lose most of their events
     assert r[-1] < 0.6
@@ -66,3 +68,14 @@ def test_a_tiny_pool_is_refused():
     cfg = load_config(json.dumps({}))
     with pytest.raises(ValueError, match="at least 200"):
         pool_fidelity(_truth, FEATURE_NAMES, WINDOW, synthetic_events(150, 1), cfg, seed=1)
+
+
+def test_the_auc_is_given_at_the_small_size_and_at_the_whole_half():
+    cfg = load_config(json.dumps({}))
+    pool = synthetic_events(4000, 124)
+    out = pool_fidelity(_squeezed, FEATURE_NAMES, WINDOW, pool, cfg, seed=6, splits=1, small=500)
+    small, whole = out["auc_by_size"]
+    assert (small["events_per_class"], whole["events_per_class"]) == (500, 2000)
+    assert whole == {k: out["auc"][k] for k in whole}
+    assert small["mean"] > 0.55  # the squeezed m_llg is seen with 250 training events a class
+    assert whole["mean"] >= small["mean"] - 0.05  # more training events see at least as much

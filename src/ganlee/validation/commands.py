@@ -299,10 +299,14 @@ def _pool_fidelity(cfg: dict[str, Any], model_path: str, pool_path: str) -> dict
         cfg,
         derive_seed(int(cfg["seed"]), "validation", "pool"),
     )
-    m, a = fid["mllg"], fid["auc"]
+    m = fid["mllg"]
+    aucs = ", ".join(
+        f"{a['mean']:.3f} at {a['events_per_class']} events/class (MC vs MC {a['null_mean']:.3f})"
+        for a in fid["auc_by_size"]
+    )
     print(
         f"[validation-closure] generator vs pool ({fid['n_pool']} events): classifier AUC "
-        f"{a['mean']:.3f} (MC vs MC {a['null_mean']:.3f}); m_llg ratio max |r - 1| "
+        f"{aucs}; m_llg ratio max |r - 1| "
         f"{m['max_abs_deviation']:.3f} per {cfg['gan']['fidelity']['mllg_bin_width']:g} GeV, "
         f"chi2 p {m['pvalue']:.2g}",
         file=sys.stderr,
