@@ -383,7 +383,7 @@ def validation_plot_files():
 
 def validation_closure_inputs(wildcards):
     vs = _vstudies()
-    names = [*vs.closure_studies(config), vs.selection_control_study()]
+    names = [*vs.closure_studies(config), vs.SELECTION_CONTROL]
     return {
         **{s: _validation_chunks(s) for s in names},
         "model": "results/gan/model.pt",
@@ -394,7 +394,7 @@ def validation_closure_inputs(wildcards):
 def validation_closure_args(wildcards, input):
     vs = _vstudies()
     studies = vs.closure_studies(config)
-    control = vs.selection_control_study()
+    control = vs.SELECTION_CONTROL
     args = [f"--study {s} {os.path.dirname(input[s][0])}" for s in studies]
     args.append(f"--control {control} {os.path.dirname(input[control][0])}")
     args.append(f"--model {input.model} --pool {input.pool}")

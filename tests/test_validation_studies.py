@@ -90,7 +90,7 @@ def test_closure_studies_need_explicit_toy_sizes():
     assert st.alias(sized, "mc_pool") == "mc_pool"  # never the main toys, never another study
     with pytest.raises(ConfigError, match=r"toys\.sample2_size"):
         st.closure_studies(_cfg(toys={"sample1_size": 100}))
-    control = st.selection_control_study()
+    control = st.SELECTION_CONTROL
     t = st.study_toy_config(sized, control)["toys"]
     assert (t["source"], t["scoring"]) == ("gan", "random")
     assert st.alias(sized, control) == control

@@ -46,9 +46,9 @@ def _basis(x: np.ndarray, lo: float, hi: float, spacing: float) -> np.ndarray:
 
 def spline_density(
     m: np.ndarray, window: tuple[float, float], spacing: float, max_iter: int = 100
-) -> tuple[np.ndarray, np.ndarray]:
-    """Coefficients of the Poisson-ML log-density spline of ``m`` (module docstring) and the
-    basis' knot spacing check; returns ``(coefficients, bin_edges)`` of the fit histogram."""
+) -> np.ndarray:
+    """Coefficients of the Poisson-ML log-density spline of ``m`` (module docstring), in the
+    basis of ``_basis(x, *window, spacing)``."""
     lo, hi = window
     nb = max(4, round((hi - lo) / FIT_BIN))
     edges = np.linspace(lo, hi, nb + 1)
@@ -68,16 +68,15 @@ def spline_density(
         hess = b.T @ (b * mu[:, None]) + 1e-10 * np.eye(b.shape[1])
         step = np.linalg.solve(hess, grad)
         t = 1.0
-        while t > 1e-6:
-            trial = c - t * step
-            value = nll(trial)
-            if value <= current:
-                break
+        while t > 1e-6 and nll(c - t * step) > current:
             t *= 0.5
-        c, previous, current = trial, current, value
+        if t <= 1e-6:  # no step decreases the likelihood: at the optimum to rounding
+            break
+        c, previous = c - t * step, current
+        current = nll(c)
         if abs(previous - current) < 1e-10 * max(1.0, abs(current)):
             break
-    return c, edges
+    return c
 
 
 def smooth_window_quantiles(
@@ -88,7 +87,7 @@ def smooth_window_quantiles(
     spline coefficients, and chi2 / ndf / p-value of the fit on the training histogram."""
     m = np.asarray(m, dtype=np.float64)
     lo, hi = float(window[0]), float(window[1])
-    coef, _ = spline_density(m, (lo, hi), spacing)
+    coef = spline_density(m, (lo, hi), spacing)
     grid = np.linspace(lo, hi, 20_001)
     dens = np.exp(_basis(grid, lo, hi, spacing) @ coef)
     cdf = np.r_[0.0, np.cumsum(0.5 * (dens[1:] + dens[:-1]) * np.diff(grid))]

@@ -218,7 +218,7 @@ def random_scores(
     depend on the device, the pass it shares or its position in the pass."""
     n1, n2, dev = batch.n1, batch.n2, batch.m2.device
     rows = []
-    for key in batch.keys[: batch.T]:
+    for key in batch.keys:
         gen = torch.Generator().manual_seed(derive_seed(seed, *key, "random_score"))
         rows.append(torch.randn(n1 + n2, generator=gen))
     scores = torch.stack(rows).to(dev)

@@ -269,16 +269,16 @@ def _selections_figure(plt: Any, s: dict[str, Any], outdir: Path) -> list[Path]:
 def closure_plots(closure: str | os.PathLike[str], outdir: str | os.PathLike[str]) -> list[Path]:
     """Draw ``CLOSURE_PLOT_NAMES`` from ``closure`` (JSON) into ``outdir``; return the paths."""
     s = read_json_object(closure, "closure result", "validation_closure")
-    out = Path(outdir)
-    out.mkdir(parents=True, exist_ok=True)
-    plt = use_style()
-    paths = _closure_figure(plt, s, out) + _selections_figure(plt, s, out)
     if "selection_control" not in s:
         msg = (
             f"closure result '{closure}' has no selection_control section (rerun rule "
             "validation_closure: it compares the study gan_random too)"
         )
         raise InputError(msg)
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    plt = use_style()
+    paths = _closure_figure(plt, s, out) + _selections_figure(plt, s, out)
     return paths + _closure_figure(
         plt, s["selection_control"], out, "selection_control", control=True
     )

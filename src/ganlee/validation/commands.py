@@ -250,13 +250,13 @@ def _closure(args: argparse.Namespace) -> int:
     from ganlee.io import InputError, write_json
     from ganlee.validation.closure import build_closure
 
+    if (args.model is None) != (args.pool is None):
+        msg = "validation-closure: give --model and --pool together"
+        raise InputError(msg)
     cfg = load_config(args.config)
     t0 = time.perf_counter()
     control = tuple(args.control) if args.control else None
     out = build_closure(cfg, [(name, chunks) for name, chunks in args.study], control=control)
-    if (args.model is None) != (args.pool is None):
-        msg = "validation-closure: give --model and --pool together"
-        raise InputError(msg)
     if args.model is not None:
         out["generator_vs_pool"] = _pool_fidelity(cfg, args.model, args.pool)
     write_json(args.out, out)

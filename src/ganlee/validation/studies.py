@@ -41,6 +41,7 @@ from ganlee.seeds import derive_seed
 
 __all__ = [
     "MAIN",
+    "SELECTION_CONTROL",
     "STUDY_PATTERN",
     "Study",
     "alias",
@@ -49,7 +50,6 @@ __all__ = [
     "ensemble_seed",
     "injection_width",
     "parse_study",
-    "selection_control_study",
     "sizes",
     "study_names",
     "study_toy_config",
@@ -62,6 +62,9 @@ STUDY_PATTERN = (
 )
 #: ``alias`` of a study that reuses the main toys (``results/toys``).
 MAIN = "main"
+#: The closure's selection control: the main GAN's toys with ``scoring: random``, so every
+#: selection is a random subset of the same size.
+SELECTION_CONTROL = "gan_random"
 
 _INJECT = re.compile(r"inject_([0-9]+)_(train|kfold|random)")
 _ENS = re.compile(r"gan_ens([1-9][0-9]*)")
@@ -88,7 +91,7 @@ def parse_study(name: str) -> Study:
     """Parse a study name (``STUDY_PATTERN``); unknown names raise ``ConfigError``."""
     if name in ("gan", "mc_bootstrap", "mc_pool", "nomllg"):
         return Study(name, name)
-    if name == "gan_random":
+    if name == SELECTION_CONTROL:
         return Study(name, "random", scoring="random")
     m = _ENS.fullmatch(name)
     if m:
@@ -147,12 +150,6 @@ def closure_studies(cfg: dict[str, Any]) -> tuple[str, str]:
         )
         raise ConfigError(msg)
     return "gan", "mc_pool"
-
-
-def selection_control_study() -> str:
-    """The study whose toys are the closure's selection control, ``gan_random``: the main GAN's
-    toys with ``scoring: random``, so every selection is a random subset of the same size."""
-    return "gan_random"
 
 
 def injection_width(cfg: dict[str, Any]) -> float:
