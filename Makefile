@@ -25,7 +25,7 @@ test: setup lint
 	$(ACT) python -m pytest
 
 lint: setup
-	$(ACT) ruff check src tests bench && ruff format --check src tests bench && mypy && python -m pytest -q --doctest-modules src
+	$(ACT) ruff check src tests bench && ruff format --check src tests bench && mypy && lint-imports && python -m pytest -q --doctest-modules src
 
 dag: setup
 	$(ACT) snakemake --dag | dot -Tpdf > dag.pdf

@@ -19,7 +19,7 @@ include: "rules/toys.smk"
 include: "rules/lee.smk"
 
 
-if config["validation"]["enabled"]:
+if SETTINGS.validation.enabled:
 
     include: "rules/validation.smk"
 
@@ -28,7 +28,7 @@ rule all:
     default_target: True
     input:
         final_outputs(),
-        validation_outputs(),
+        validation_outputs() if SETTINGS.validation.enabled else [],
 
 
 onsuccess:

@@ -1,3 +1,100 @@
+import ganlee.validation.studies as vstudies
+import ganlee.validation.workflow as vwf
+
+
+# Input, params and resource functions of the validation rules: one line each, the logic is
+# ganlee.validation.workflow (tested) and ganlee.validation.studies.
+def validation_outputs():
+    figures = report_spec.figure_paths("validation")
+    if SETTINGS.validation.closure.enabled:
+        figures += report_spec.figure_paths("closure")
+    return [*vwf.outputs(SETTINGS), *figures]
+
+
+def _study_span(wildcards):
+    n, size = vstudies.sizes(SETTINGS)
+    return resources.chunk_span(n, size, int(wildcards.chunk))
+
+
+def validation_chunk_first(wildcards):
+    return _study_span(wildcards)[0]
+
+
+def validation_chunk_count(wildcards):
+    return _study_span(wildcards)[1]
+
+
+def _study_settings(wildcards):
+    return vstudies.study_settings(SETTINGS, wildcards.study)
+
+
+def validation_toys_runtime(wildcards, input, attempt):
+    n = validation_chunk_count(wildcards)
+    return resources.toys_runtime(_study_settings(wildcards), n, input.features, attempt)
+
+
+def validation_toys_mem_mb(wildcards, input, attempt):
+    n = validation_chunk_count(wildcards)
+    return resources.toys_mem_mb(_study_settings(wildcards), n, input.features, attempt)
+
+
+def validation_toys_inputs(wildcards):
+    return vwf.toys_inputs(SETTINGS, wildcards.study)
+
+
+def validation_model_arg(wildcards, input):
+    model = input.get("model")
+    return f"--model {model}" if model else ""
+
+
+def validation_toys_cfg(wildcards):
+    return inline_config(vstudies.study_toy_config(SETTINGS, wildcards.study))
+
+
+def validation_gan_cfg(wildcards):
+    return inline_config(vwf.gan_config(SETTINGS, int(wildcards.g)))
+
+
+def validation_lee_cfg(wildcards):
+    return inline_config(vwf.lee_config(SETTINGS))
+
+
+def validation_aggregate_chunks(wildcards):
+    return vwf.study_chunk_files(SETTINGS, wildcards.study)
+
+
+def validation_reference_files(wildcards):
+    return vwf.mc_reference_files(SETTINGS, wildcards.sample)
+
+
+def validation_reference_index(wildcards):
+    return vwf.MC_INDEX[wildcards.sample] + int(wildcards.j)
+
+
+def validation_reference_arg(wildcards, input):
+    return input.reference if input.get("reference") else "holdout"
+
+
+def validation_summary_inputs(wildcards):
+    return vwf.summary_inputs(SETTINGS)
+
+
+def validation_study_args(wildcards, input):
+    return vwf.study_args(SETTINGS)
+
+
+def validation_main_lee_dir(wildcards, input):
+    return os.path.dirname(input.main_lee[0])
+
+
+def validation_closure_inputs(wildcards):
+    return vwf.closure_inputs(SETTINGS)
+
+
+def validation_closure_args(wildcards, input):
+    return vwf.closure_args(SETTINGS, input)
+
+
 rule validation_reference_generate:
     output:
         "results/validation/{sample}/generated_{j}.root",
@@ -67,17 +164,17 @@ rule validation_toys_chunk:
     log:
         "logs/validation/{study}/chunk_{chunk}.log",
     wildcard_constraints:
-        study=validation_study_pattern(),
+        study=vstudies.STUDY_PATTERN,
     conda:
         "../envs/torch.yaml"
     resources:
-        runtime=toys_chunk_runtime,
-        mem_mb=toys_chunk_mem_mb,
+        runtime=validation_toys_runtime,
+        mem_mb=validation_toys_mem_mb,
     params:
         cfg=validation_toys_cfg,
         model=validation_model_arg,
-        first=chunk_first,
-        n=chunk_count,
+        first=validation_chunk_first,
+        n=validation_chunk_count,
     shell:
         "ganlee toys --config {params.cfg:q} {params.model} --features {input.features} "
         "--background {input.background} --first {params.first} --count {params.n} "
@@ -94,7 +191,7 @@ rule validation_aggregate:
     log:
         "logs/validation/{study}/aggregate.log",
     wildcard_constraints:
-        study=validation_study_pattern(),
+        study=vstudies.STUDY_PATTERN,
     conda:
         "../envs/torch.yaml"
     params:
@@ -109,7 +206,7 @@ rule validation_amplification:
     input:
         features="results/mc/features.root",
         model="results/gan/model.pt",
-        reference=validation_reference_input(),
+        reference=vwf.reference_input(SETTINGS),
     output:
         "results/validation/amplification.json",
     log:

@@ -8,17 +8,24 @@ import torch
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 
+from ganlee.settings import DnnSettings, Settings
 from ganlee.toys.classifier import (
-    DNNConfig,
     StackedMLP,
     hash_bits,
     hash_permutation,
     hash_uniform,
+    lr_at,
     predict_logits,
     train_stacked,
 )
 
 torch.set_num_threads(1)
+
+
+def DNNConfig(**kw) -> DnnSettings:
+    """``toys.dnn`` settings: the schema defaults with ``kw`` changed."""
+    kw = {k: list(v) if isinstance(v, tuple) else v for k, v in kw.items()}
+    return Settings.from_config({"toys": {"dnn": kw}}).toys.dnn
 
 
 def _lowbias32(x: int) -> int:
@@ -147,7 +154,7 @@ def test_adam_steps_follow_keras_decay():
             x,
             y,
             [[epoch]],
-            DNNConfig(layers=(), lr=cfg.lr_at(epoch), decay=0.0, epochs=1, batch_size=1000),
+            DNNConfig(layers=(), lr=lr_at(cfg, epoch), decay=0.0, epochs=1, batch_size=1000),
         )
         steps.append((net.weights[0].detach() - before).abs())
     # a fresh optimiser each epoch: every first Adam step has size lr (|m_hat| / sqrt(v_hat) = 1)

@@ -251,9 +251,11 @@ def nan_model(workdir, tmp_path_factory):
     """A valid checkpoint whose generator weights are all NaN: every sample is invalid."""
     from ganlee.gan.train import train
     from ganlee.io import read_features
+    from ganlee.settings import Settings
 
     path = tmp_path_factory.mktemp("nan_model") / "broken.pt"
-    train(read_features(workdir / "features.root"), CFG, model_path=path, stream=io.StringIO())
+    x = read_features(workdir / "features.root")
+    train(x, Settings.from_config(CFG), model_path=path, stream=io.StringIO())
     ck = torch.load(path, weights_only=True)
     ck["generator_state"] = {
         k: torch.full_like(v, float("nan")) for k, v in ck["generator_state"].items()

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from synthetic import synthetic_events
 
-from ganlee.config import validate
 from ganlee.features import FEATURE_NAMES
-from ganlee.gan.fidelity import fidelity_gate, mllg_ratio, toy_size
+from ganlee.gan.fidelity import fidelity_gate, mllg_ratio
+from ganlee.settings import Settings
 
 WINDOW = (130.0, 170.0)
-FCFG = validate({})["gan"]["fidelity"]
+FCFG = Settings.from_config({}).gan.fidelity
 
 
 def test_mllg_ratio_of_identical_samples_is_one_with_poisson_errors() -> None:
@@ -49,7 +49,7 @@ def test_gate_passes_a_perfect_generator_and_fails_a_shifted_one() -> None:
     assert ok["passed"], ok["message"]
     assert ok["message"].startswith("toys validated: AUC ")
     assert set(ok["checks"]) == {"auc", "ks_min_pvalue", "mllg_pvalue"}
-    assert ok["checks"]["auc"]["threshold"] == FCFG["auc_max"]
+    assert ok["checks"]["auc"]["threshold"] == FCFG.auc_max
     lo, hi = ok["auc_null"]["band_2sigma"]
     assert lo < 0.5 < hi
     assert all(lo - 0.03 < v < hi + 0.03 for v in ok["auc_null"]["values"])
@@ -68,8 +68,11 @@ def test_gate_passes_a_perfect_generator_and_fails_a_shifted_one() -> None:
 
 
 def test_gate_uses_the_toy_size_capped_by_the_holdout() -> None:
-    assert toy_size({"toys": {"sample1_size": 2000}}, 20000) == 2000
-    assert toy_size({"toys": {"sample1_size": None, "sample2_size": 300}}, 20000) == 300
+    def toy_size(toys: dict, n_mc: int) -> int:
+        return Settings.from_config({"toys": toys}).toy_sizes(n_mc=n_mc).sample1
+
+    assert toy_size({"sample1_size": 2000}, 20000) == 2000
+    assert toy_size({"sample1_size": None, "sample2_size": 300}, 20000) == 300
     assert toy_size({}, 1234) == 1234
     hold = synthetic_events(1000, seed=6)
     res = fidelity_gate(hold, synthetic_events(2000, 7), FEATURE_NAMES, 2000, FCFG, WINDOW, seed=1)

@@ -12,6 +12,7 @@ from ganlee.features import FEATURE_NAMES
 from ganlee.gan.sample import GanModel, load_model, sample, sample_torch
 from ganlee.gan.train import train
 from ganlee.io import InputError
+from ganlee.settings import Settings
 
 torch.set_num_threads(1)
 
@@ -48,7 +49,7 @@ def model(request, tmp_path_factory) -> GanModel:
             "monitor_every": 0,
         },
     }
-    train(x, cfg, model_path=path, feature_names=names)
+    train(x, Settings.from_config(cfg), model_path=path, feature_names=names)
     return load_model(path)
 
 

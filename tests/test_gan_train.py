@@ -15,6 +15,7 @@ from ganlee.gan.sample import load_model, sample
 from ganlee.gan.train import TrainingDivergedError, train
 from ganlee.io import InputError
 from ganlee.seeds import derive_seed
+from ganlee.settings import Settings
 
 torch.set_num_threads(1)
 
@@ -26,6 +27,11 @@ TINY = {
     "critic_layers": [24, 24],
     "lr": 1e-3,
 }
+
+
+def _train(x, cfg, **kw):
+    """``train`` of a (partial) config mapping, typed by ``Settings``."""
+    return train(x, Settings.from_config(cfg), **kw)
 
 
 def tiny_cfg(**gan: object) -> dict:
@@ -67,7 +73,7 @@ def test_learns_gaussian_mixture_with_integer_column(tmp_path) -> None:
             "ema_decay": 0.0,
         },
     }
-    res = train(
+    res = _train(
         mixture(12000, 1), cfg, model_path=tmp_path / "m.pt", feature_names=names, kinds=kinds
     )
     assert res.steps_per_epoch * 60 >= 400
@@ -81,7 +87,8 @@ def test_learns_gaussian_mixture_with_integer_column(tmp_path) -> None:
     assert max(w1.values()) < 0.5, w1
     assert ev["classifier"]["auc"] < 0.85, ev["classifier"]
     # The same generator before training is easily told apart: the bounds are not vacuous.
-    g0, _ = init_seeded(model.config, 3, derive_seed(1, "gan_init"))
+    stored = Settings.from_config({"gan": model.config}).gan
+    g0, _ = init_seeded(stored, 3, derive_seed(1, "gan_init"))
     with torch.no_grad():
         dec = model.preprocessor.decode(
             g0(torch.randn(4000, 4, generator=torch.Generator().manual_seed(0)))
@@ -93,7 +100,7 @@ def test_learns_gaussian_mixture_with_integer_column(tmp_path) -> None:
 
 def test_resume_after_interruption_continues_history(tmp_path, events: np.ndarray) -> None:
     cfg = tiny_cfg()
-    full = train(
+    full = _train(
         events, cfg, model_path=tmp_path / "full.pt", checkpoint_path=tmp_path / "full_ck.pt"
     )
     assert [r["epoch"] for r in full.history] == [1, 2, 3, 4]
@@ -107,7 +114,7 @@ def test_resume_after_interruption_continues_history(tmp_path, events: np.ndarra
 
     ck, model = tmp_path / "ck.pt", tmp_path / "model.pt"
     with pytest.raises(Killed):
-        train(
+        _train(
             events,
             cfg,
             model_path=model,
@@ -118,7 +125,7 @@ def test_resume_after_interruption_continues_history(tmp_path, events: np.ndarra
     assert ck.is_file()
     assert not model.exists()
     assert not (tmp_path / "h.csv").exists()
-    res = train(events, cfg, model_path=model, history_path=tmp_path / "h.csv", checkpoint_path=ck)
+    res = _train(events, cfg, model_path=model, history_path=tmp_path / "h.csv", checkpoint_path=ck)
     assert res.resumed_from == 2
     assert [r["epoch"] for r in res.history] == [1, 2, 3, 4]
     keys = ("loss_critic", "loss_generator", "wasserstein", "gradient_penalty")
@@ -134,8 +141,8 @@ def test_resume_after_interruption_continues_history(tmp_path, events: np.ndarra
 
 def test_train_two_epochs_then_extend_to_four(tmp_path, events: np.ndarray) -> None:
     ck = tmp_path / "ck.pt"
-    first = train(events, tiny_cfg(epochs=2), model_path=tmp_path / "m2.pt", checkpoint_path=ck)
-    more = train(events, tiny_cfg(epochs=4), model_path=tmp_path / "m4.pt", checkpoint_path=ck)
+    first = _train(events, tiny_cfg(epochs=2), model_path=tmp_path / "m2.pt", checkpoint_path=ck)
+    more = _train(events, tiny_cfg(epochs=4), model_path=tmp_path / "m4.pt", checkpoint_path=ck)
     assert more.resumed_from == 2
     assert more.history[:2] == first.history
     assert [r["epoch"] for r in more.history] == [1, 2, 3, 4]
@@ -144,8 +151,8 @@ def test_train_two_epochs_then_extend_to_four(tmp_path, events: np.ndarray) -> N
 
 def test_checkpoint_of_another_config_is_not_resumed(tmp_path, events: np.ndarray, capsys) -> None:
     ck = tmp_path / "ck.pt"
-    train(events, tiny_cfg(epochs=2), checkpoint_path=ck)
-    res = train(events, tiny_cfg(epochs=2, lr=5e-4), checkpoint_path=ck)
+    _train(events, tiny_cfg(epochs=2), checkpoint_path=ck)
+    res = _train(events, tiny_cfg(epochs=2, lr=5e-4), checkpoint_path=ck)
     assert res.resumed_from == 0
     assert "another config" in capsys.readouterr().err
 
@@ -156,7 +163,7 @@ def test_checkpoint_round_trip(tmp_path, events: np.ndarray) -> None:
     from ganlee.gan.train import split_indices
 
     cfg = tiny_cfg(epochs=2)
-    train(events, cfg, model_path=tmp_path / "m.pt", checkpoint_path=tmp_path / "ck.pt")
+    _train(events, cfg, model_path=tmp_path / "m.pt", checkpoint_path=tmp_path / "ck.pt")
     m = load_model(tmp_path / "m.pt")
     ck = torch.load(tmp_path / "ck.pt", weights_only=True)
     for name, p in m.generator.state_dict().items():
@@ -176,7 +183,7 @@ def test_checkpoint_round_trip(tmp_path, events: np.ndarray) -> None:
 
 
 def test_wgan_clip_trains_with_clipped_critic(tmp_path, events: np.ndarray) -> None:
-    res = train(
+    res = _train(
         events,
         tiny_cfg(kind="wgan_clip", epochs=2, clip_value=0.02),
         checkpoint_path=tmp_path / "ck.pt",
@@ -195,7 +202,7 @@ def test_divergence_stops_with_clear_error(tmp_path, events: np.ndarray, kind: s
     with pytest.raises(
         TrainingDivergedError, match=r"non-finite loss at epoch 1.*no model written.*gan\.lr"
     ):
-        train(
+        _train(
             events,
             tiny_cfg(kind=kind, lr=1e10),
             model_path=tmp_path / "m.pt",
@@ -209,17 +216,17 @@ def test_nan_features_refused_by_train(events: np.ndarray) -> None:
     x = events.copy()
     x[3, FEATURE_NAMES.index("eta_ll")] = np.nan
     with pytest.raises(InputError, match=r"'eta_ll'.*row 3"):
-        train(x, tiny_cfg())
+        _train(x, tiny_cfg())
 
 
 def test_batch_larger_than_training_split_refused(events: np.ndarray) -> None:
     with pytest.raises(ConfigError, match=r"gan\.batch_size \(1024\)"):
-        train(events, tiny_cfg(batch_size=1024))
+        _train(events, tiny_cfg(batch_size=1024))
 
 
 def test_cuda_graph_refused_on_cpu(events: np.ndarray) -> None:
     with pytest.raises(ConfigError, match=r"gan\.fast_path"):
-        train(events, tiny_cfg(fast_path="cuda_graph"))
+        _train(events, tiny_cfg(fast_path="cuda_graph"))
 
 
 @pytest.mark.gpu
@@ -229,7 +236,7 @@ def test_cuda_graph_matches_eager_on_gpu(events: np.ndarray) -> None:
     runs = {}
     for path in ("eager", "cuda_graph"):
         cfg = {**tiny_cfg(epochs=3, fast_path=path), "device": "cuda"}
-        runs[path] = train(events, cfg).history
+        runs[path] = _train(events, cfg).history
     keys = ("loss_critic", "loss_generator", "wasserstein")
     for a, b in zip(runs["eager"], runs["cuda_graph"], strict=True):
         np.testing.assert_allclose([a[k] for k in keys], [b[k] for k in keys], rtol=1e-3, atol=1e-4)
@@ -238,11 +245,10 @@ def test_cuda_graph_matches_eager_on_gpu(events: np.ndarray) -> None:
 def test_ema_update_is_the_warmed_up_running_average(events: np.ndarray) -> None:
     """After the first generator step the EMA moved 1 - min(decay, 1/10) of the way from the
     initial weights to the updated generator's (TensorFlow's warm-up), and nothing before."""
-    from ganlee.config import validate
     from ganlee.gan.preprocess import Preprocessor
     from ganlee.gan.wgan import Trainer
 
-    gan = validate(tiny_cfg(ema_decay=0.999))["gan"]
+    gan = Settings.from_config(tiny_cfg(ema_decay=0.999)).gan
     pre = Preprocessor.fit(events, FEATURE_NAMES, window=(130.0, 170.0))
     data = torch.from_numpy(pre.encode(events, np.random.default_rng(0)))
     G, D = init_seeded(gan, pre.dim, 1)
@@ -259,7 +265,7 @@ def test_saved_generator_is_the_best_monitored_one(tmp_path, events: np.ndarray)
     from ganlee.gan.monitor import Monitor
 
     cfg = tiny_cfg(epochs=6, monitor_every=1, monitor_fraction=0.2, recalibrate=False)
-    res = train(events, cfg, model_path=tmp_path / "m.pt", history_path=tmp_path / "h.csv")
+    res = _train(events, cfg, model_path=tmp_path / "m.pt", history_path=tmp_path / "h.csv")
     scores = [r["monitor_score"] for r in res.history]
     model = load_model(tmp_path / "m.pt")
     assert model.best is not None
@@ -284,7 +290,7 @@ def test_flow_learns_a_correlation_the_marginal_maps_cannot(tmp_path) -> None:
     x = rng.multivariate_normal([0.0, 1.0], [[1.0, 0.8], [0.8, 1.0]], 6000)
     flow = {"epochs": 8, "transforms": 2, "hidden_features": [32, 32], "batch_size": 256}
     cfg = tiny_cfg(kind="flow", flow=flow, monitor_every=0)
-    res = train(x, cfg, model_path=tmp_path / "f.pt", feature_names=("a", "b"))
+    res = _train(x, cfg, model_path=tmp_path / "f.pt", feature_names=("a", "b"))
     nll = [r["loss_generator"] for r in res.history]
     assert nll[-1] == pytest.approx(np.log(2 * np.pi) + 1 + 0.5 * np.log(1 - 0.64), abs=0.03)
     model = load_model(tmp_path / "f.pt")
@@ -304,8 +310,8 @@ def test_recalibration_restores_every_marginal_keeping_the_ranks(
     column it leaves the generator's rank correlations unchanged."""
     from scipy import stats
 
-    raw = train(events, tiny_cfg(epochs=3, recalibrate=False), model_path=tmp_path / "raw.pt")
-    cal = train(events, tiny_cfg(epochs=3), model_path=tmp_path / "cal.pt")
+    raw = _train(events, tiny_cfg(epochs=3, recalibrate=False), model_path=tmp_path / "raw.pt")
+    cal = _train(events, tiny_cfg(epochs=3), model_path=tmp_path / "cal.pt")
     keys = ("loss_critic", "loss_generator", "wasserstein")
     assert [[r[k] for k in keys] for r in raw.history] == [
         [r[k] for k in keys] for r in cal.history

@@ -16,11 +16,11 @@ import uproot
 from mc_helpers import sample, write_delphes
 
 from ganlee.cli import main
-from ganlee.config import ConfigError, load_config, validate
+from ganlee.config import ConfigError
 from ganlee.features import FEATURE_NAMES
 from ganlee.io import InputError, check_root_file, read_features, write_features
 from ganlee.mc.convert import convert
-from ganlee.toys.inject import InjectSettings
+from ganlee.settings import Settings
 
 
 def _features(path, n=20000, seed=0):
@@ -34,7 +34,8 @@ def _features(path, n=20000, seed=0):
 
 def _convert(inputs, tmp_path, **mc):
     out, prov = tmp_path / "out" / "f.root", tmp_path / "out" / "f.json"
-    convert([str(p) for p in inputs], validate({"mc": mc}), out, prov, stream=io.StringIO())
+    settings = Settings.from_config({"mc": mc})
+    convert([str(p) for p in inputs], settings, out, prov, stream=io.StringIO())
     return out
 
 
@@ -65,7 +66,7 @@ def test_converter_refuses_a_generated_file_cut_at_98_percent(tmp_path):
     # check it converted with exit 0
     from ganlee.mc.generate import generate
 
-    cfg = validate({"mc": {"generate": {"events_per_job": 2000, "batch_size": 1000}}})
+    cfg = Settings.from_config({"mc": {"generate": {"events_per_job": 2000, "batch_size": 1000}}})
     good = tmp_path / "gen.root"
     generate(cfg, 0, good, stream=io.StringIO())
     cut = tmp_path / "cut.root"
@@ -156,18 +157,18 @@ def test_branch_key_of_another_layout_is_given_as_the_reason(tmp_path):
 
 
 # ------------------------------------------------------------------------------ injection settings
-def _cfg(**sections):
-    return load_config(json.dumps(sections))
+def _injection(**sections):
+    return Settings.from_config(sections).injection
 
 
 def test_disabled_injection_accepts_a_window_without_150_gev():
     fit = {"hist_low": 200.0, "hist_high": 260.0, "mass_low": 205.0, "mass_high": 255.0}
-    s = InjectSettings.from_config(_cfg(fit=fit))
+    s = _injection(fit=fit)
     assert not s.enabled
     assert s.window == (200.0, 260.0)
     # on, the same default mass (150 GeV) is outside the window and named
     with pytest.raises(ConfigError, match=r"'toys\.inject\.mass' = 150\.0 GeV is outside"):
-        InjectSettings.from_config(_cfg(fit=fit, toys={"inject": {"n_signal": 5}}))
+        _injection(fit=fit, toys={"inject": {"n_signal": 5}})
 
 
 def test_inverted_histogram_range_is_blamed_on_the_fit_keys():
@@ -175,4 +176,4 @@ def test_inverted_histogram_range_is_blamed_on_the_fit_keys():
     with pytest.raises(
         ConfigError, match=r"'fit\.hist_high' \(130\.0\) must be above 'fit\.hist_low'"
     ):
-        InjectSettings.from_config(_cfg(fit=fit, toys={"inject": {"n_signal": 5}}))
+        _injection(fit=fit, toys={"inject": {"n_signal": 5}})

@@ -12,8 +12,8 @@ from scipy.ndimage import gaussian_filter1d
 from scipy.stats import beta, norm
 
 from ganlee.chunks import read_chunk, resolve_chunk_paths
-from ganlee.config import validate
 from ganlee.io import InputError, write_json
+from ganlee.settings import Settings
 from ganlee.stats import lee
 
 SELECTIONS = np.array([0.05, 0.2, 1.0])
@@ -80,7 +80,7 @@ def write_chunks(tmp_path, z, chunk_size, **kw):
 
 
 def cfg_for(n_toys, **lee_kw):
-    return validate({"toys": {"n_toys": n_toys}, "lee": lee_kw})
+    return Settings.from_config({"toys": {"n_toys": n_toys}, "lee": lee_kw})
 
 
 def signed_gp(rng, n, s, m, width):

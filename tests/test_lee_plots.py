@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from test_lee import cfg_for, write_chunks
 
+from ganlee.settings import Settings
 from ganlee.stats import lee
 from ganlee.stats.plots import PLOT_NAMES, data_label, lee_figures
 from ganlee.stats.plots_scan import first_toys
@@ -89,6 +90,5 @@ def test_scans_without_toys_or_data_draw_nothing(figures):
 
 def test_the_mc_is_not_called_observed():
     assert data_label(cfg_for(10)) == "MC as data"
-    cfg = cfg_for(10)
-    cfg["lee"]["observed"]["features"] = "data.root"
+    cfg = Settings.from_config({"lee": {"observed": {"features": "data.root"}}})
     assert data_label(cfg) == "Observed"

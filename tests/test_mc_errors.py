@@ -10,9 +10,10 @@ import uproot
 from mc_helpers import REFERENCE, event, sample, write_delphes
 
 from ganlee.cli import main
-from ganlee.config import ConfigError, load_config, validate
+from ganlee.config import ConfigError, load_config
 from ganlee.io import InputError
 from ganlee.mc.convert import convert
+from ganlee.settings import Settings
 
 
 @pytest.fixture
@@ -25,7 +26,8 @@ def outputs(tmp_path):
 
 
 def _run(inputs, outputs, **mc):
-    convert([str(p) for p in inputs], validate({"mc": mc}), *outputs, stream=io.StringIO())
+    settings = Settings.from_config({"mc": mc})
+    convert([str(p) for p in inputs], settings, *outputs, stream=io.StringIO())
 
 
 def test_missing_file(tmp_path, outputs):

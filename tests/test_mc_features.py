@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 from mc_helpers import REFERENCE, delphes_arrays, event, expected_cutflow, expected_features, sample
 
-from ganlee.config import validate
 from ganlee.features import FEATURE_NAMES
 from ganlee.mc.convert import build_events
 from ganlee.mc.features import compute_features, select
 from ganlee.mc.layouts import PRESETS
+from ganlee.settings import Settings
 
 
 def run(events, **overrides):
-    sel = {**validate({})["mc"]["selection"], **overrides}
+    sel = Settings.from_config({"mc": {"selection": overrides}}).mc.selection
     cands, flow = select(build_events(delphes_arrays(events), PRESETS["delphes"]), sel)
     return compute_features(cands, sel), flow
 

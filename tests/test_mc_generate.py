@@ -17,12 +17,13 @@ from ganlee.mc.convert import convert
 from ganlee.mc.features import M_Z
 from ganlee.mc.generate import generate, pythia_seed
 from ganlee.seeds import derive_seed
+from ganlee.settings import Settings
 
 N_EVENTS = 6000  # ~6% pass the selection: a few hundred selected events in a few seconds
 
 
 def _cfg(**gen):
-    return validate({"mc": {"generate": {"realism": "no_mpi", **gen}}})
+    return Settings.from_config({"mc": {"generate": {"realism": "no_mpi", **gen}}})
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,7 @@ def sample(tmp_path_factory):
         stream=io.StringIO(),
     )
     # Open the m_llg window to see where the events fall before that cut.
-    cfg = validate({"mc": {"selection": {"m_llg_min": 0.0, "m_llg_max": 1.0e5}}})
+    cfg = Settings.from_config({"mc": {"selection": {"m_llg_min": 0.0, "m_llg_max": 1.0e5}}})
     convert(
         [str(d / "generated_0.root")], cfg, d / "wide.root", d / "wide.json", stream=io.StringIO()
     )

@@ -18,12 +18,13 @@ from mc_helpers import (
     write_nanoaod,
 )
 
-from ganlee.config import ConfigError, validate
+from ganlee.config import ConfigError
 from ganlee.features import FEATURE_NAMES
 from ganlee.io import InputError, read_features
 from ganlee.mc.convert import convert, parse_step_size
 from ganlee.mc.generate import write_objects
 from ganlee.mc.layouts import PRESETS, resolve_layout
+from ganlee.settings import Settings
 
 
 def write_generated(path, events):
@@ -43,7 +44,7 @@ WRITERS = {
 
 
 def _convert(tmp_path, inputs, **mc):
-    cfg = validate({"mc": mc})
+    cfg = Settings.from_config({"mc": mc})
     out, prov = tmp_path / "features.root", tmp_path / "features.json"
     record = convert([str(p) for p in inputs], cfg, out, prov, stream=io.StringIO())
     return read_features(out), json.loads(prov.read_text()), record

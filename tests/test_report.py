@@ -41,6 +41,24 @@ def test_rules_take_their_figures_from_ganlee_report():
     assert not re.search(r"plots/\w+\.(pdf|png)\"", text.replace("pglobal.pdf", ""))
 
 
+def _docutils_messages(text: str) -> str:
+    """What docutils reports (info level and above) while rendering ``text`` to HTML."""
+    import io
+
+    from docutils.core import publish_parts
+
+    stream = io.StringIO()
+    publish_parts(text, writer="html", settings_overrides={"warning_stream": stream})
+    return stream.getvalue()
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "report").glob("*.rst")), ids=lambda p: p.name)
+def test_every_caption_is_clean_restructuredtext(path):
+    """Snakemake renders each caption with docutils: no error, no warning (``|x|`` would be
+    read as an undefined substitution, for example)."""
+    assert _docutils_messages(path.read_text()) == ""
+
+
 def _summary(tmp_path):
     rng = np.random.default_rng(5)
     n = 200
@@ -80,6 +98,7 @@ def test_front_page_with_observed_data_and_checks(tmp_path):
     gan = {"fidelity": {"passed": False, "message": "AUC 0.9 above 0.6"}}
     bkg = {"passed": True, "model": "exp_poly2"}
     text = report.front_page("T\n=\n", summary, gan, "Observed", bkg)
+    assert _docutils_messages(text) == ""
     assert "GAN fidelity check\n     - FAILED: AUC 0.9 above 0.6" in text
     assert "background model check\n     - passed" in text
     assert "Local significance Z_local\n     - 3.00 at m = 151 GeV, selection top 5%" in text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
@@ -15,10 +16,11 @@ from toy_helpers import train_tiny_gan
 
 from ganlee.chunks import BACKGROUND_KEYS, CHUNK_KEYS, FORMAT_KEY, GOF_KEYS
 from ganlee.cli import main
-from ganlee.config import ConfigError, config_hash, load_config
+from ganlee.config import ConfigError, config_hash
 from ganlee.features import FEATURE_NAMES
 from ganlee.io import InputError, write_features
 from ganlee.seeds import derive_seed
+from ganlee.settings import Settings, load_settings
 from ganlee.stats.fit import FitSpec
 from ganlee.toys.classifier import hash_permutation
 from ganlee.toys.run import ToyEngine
@@ -31,7 +33,7 @@ CPU = torch.device("cpu")
 N_MC = 1200
 
 
-def _cfg(**toys) -> dict:
+def _cfg(**toys) -> Settings:
     base = {
         "source": "mc_bootstrap",
         "sample1_size": 300,
@@ -40,7 +42,7 @@ def _cfg(**toys) -> dict:
         "dnn": {"layers": [32, 16], "epochs": 2, "batch_size": 64},
     }
     base.update(toys)
-    return load_config(json.dumps({"seed": 7, "device": "cpu", "toys": base}))
+    return load_settings(json.dumps({"seed": 7, "device": "cpu", "toys": base}))
 
 
 @pytest.fixture(scope="module")
@@ -309,17 +311,19 @@ def test_chunk_file_contract(features, tmp_path, capsys):
             assert d["mass_at_max"][k] == d["masses"][m]
         for key in ("config_hash", "model_hash", "config_json"):
             assert d[key].shape == ()
-        full = load_config(cfg)
+        full = load_settings(cfg)
         assert str(d["config_hash"]) == config_hash(toy_config(full))
         job = json.loads(str(d["config_json"]))
-        assert job["toys"] == full["toys"]
-        assert job["fit"] == full["fit"]
-        assert config_hash(toy_config(job)) == str(d["config_hash"])
+        assert job["toys"] == full.toys.to_dict()
+        assert job["fit"] == full.fit.to_dict()
+        assert config_hash(toy_config(Settings.from_config(job))) == str(d["config_hash"])
         assert str(d["model_hash"]).startswith("mc_bootstrap:")
     # the chunk size, the batching and the device do not enter the hash; the seed does
-    other = load_config(_cli_cfg(models_per_batch=2, chunk_size=99, n_toys=5))
+    other = load_settings(_cli_cfg(models_per_batch=2, chunk_size=99, n_toys=5))
     assert config_hash(toy_config(other)) == config_hash(toy_config(full))
-    assert config_hash(toy_config({**full, "seed": 8})) != config_hash(toy_config(full))
+    assert config_hash(toy_config(dataclasses.replace(full, seed=8))) != config_hash(
+        toy_config(full)
+    )
     # ganlee toy --index reruns toy 3 alone: same Z table as in the chunk
     capsys.readouterr()
     assert main(["toy", "--config", cfg, "--features", str(features), "--index", "3"]) == 0

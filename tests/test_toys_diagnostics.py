@@ -20,9 +20,10 @@ from ganlee.chunks import (
     read_chunk,
     write_chunk,
 )
-from ganlee.config import config_hash, load_config
+from ganlee.config import config_hash
 from ganlee.features import FEATURE_NAMES
 from ganlee.io import write_features
+from ganlee.settings import Settings, load_settings
 from ganlee.toys.run import ToyEngine
 from ganlee.toys.settings import selection_sizes, toy_config
 from ganlee.toys.sources import make_source
@@ -39,7 +40,7 @@ def _write(path, events) -> None:
     write_features(path, {name: events[:, j] for j, name in enumerate(FEATURE_NAMES)})
 
 
-def _cfg(**toys) -> dict:
+def _cfg(**toys) -> Settings:
     base = {
         "source": "mc_bootstrap",
         "sample1_size": 300,
@@ -48,7 +49,7 @@ def _cfg(**toys) -> dict:
         "dnn": {"layers": [16], "epochs": 1, "batch_size": 100},
     }
     base.update(toys)
-    return load_config(json.dumps({"seed": 5, "device": "cpu", "toys": base}))
+    return load_settings(json.dumps({"seed": 5, "device": "cpu", "toys": base}))
 
 
 def _engine(cfg, features) -> ToyEngine:

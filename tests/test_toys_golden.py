@@ -31,9 +31,9 @@ import torch
 from synthetic import synthetic_events
 from toy_helpers import train_tiny_gan
 
-from ganlee.config import load_config
 from ganlee.features import FEATURE_NAMES
 from ganlee.io import write_features
+from ganlee.settings import Settings, load_settings
 from ganlee.toys.run import ToyEngine
 from ganlee.toys.sources import make_source
 
@@ -65,7 +65,7 @@ def fingerprint() -> dict[str, str]:
     }
 
 
-def _cfg(toys: dict[str, Any]) -> dict[str, Any]:
+def _cfg(toys: dict[str, Any]) -> Settings:
     section = {
         "sample1_size": 300,
         "sample2_size": 300,
@@ -73,7 +73,7 @@ def _cfg(toys: dict[str, Any]) -> dict[str, Any]:
         "dnn": {"layers": [32, 16], "epochs": 2, "batch_size": 64},
         **toys,
     }
-    return load_config(json.dumps({"seed": 7, "device": "cpu", "toys": section}))
+    return load_settings(json.dumps({"seed": 7, "device": "cpu", "toys": section}))
 
 
 def _sample_hash(engine: ToyEngine, index: int) -> str:

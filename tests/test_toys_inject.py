@@ -19,10 +19,10 @@ from ganlee.config import ConfigError, config_hash, load_config
 from ganlee.features import FEATURE_NAMES
 from ganlee.io import write_features
 from ganlee.seeds import derive_seed
+from ganlee.settings import Settings, load_settings
 from ganlee.stats.fit import FitSpec, scan
 from ganlee.stats.significance import asimov_z
 from ganlee.toys.inject import (
-    InjectSettings,
     signal_fractions,
     truncated_normal,
     with_mllg,
@@ -40,7 +40,7 @@ def _write(path, events) -> None:
     write_features(path, {name: events[:, j] for j, name in enumerate(FEATURE_NAMES)})
 
 
-def _cfg(**toys) -> dict:
+def _cfg(**toys) -> Settings:
     base = {
         "source": "mc_bootstrap",
         "sample1_size": 400,
@@ -49,7 +49,7 @@ def _cfg(**toys) -> dict:
         "dnn": {"layers": [8], "epochs": 1, "batch_size": 100},
     }
     base.update(toys)
-    return load_config(json.dumps({"seed": 11, "device": "cpu", "toys": base}))
+    return load_settings(json.dumps({"seed": 11, "device": "cpu", "toys": base}))
 
 
 def _engine(cfg, features, model=None) -> ToyEngine:
@@ -126,13 +126,13 @@ def test_asimov_z_closed_form():
 
 
 def test_inject_settings_resolve_width_and_refuse_bad_values():
-    s = InjectSettings.from_config(_cfg(inject={"n_signal": 5}))
+    s = _cfg(inject={"n_signal": 5}).injection
     assert (s.n_signal, s.mass, s.width, s.window) == (5, 150.0, 2.5, (130.0, 170.0))
-    cfg = load_config(json.dumps({"fit": {"sigma": 3.5}, "toys": {"inject": {"n_signal": 1}}}))
-    assert InjectSettings.from_config(cfg).width == 3.5  # width null = fit.sigma
-    assert InjectSettings.from_config(_cfg(inject={"width": 1.5})).width == 1.5
+    cfg = load_settings(json.dumps({"fit": {"sigma": 3.5}, "toys": {"inject": {"n_signal": 1}}}))
+    assert cfg.injection.width == 3.5  # width null = fit.sigma
+    assert _cfg(inject={"width": 1.5}).injection.width == 1.5
     with pytest.raises(ConfigError, match=r"toys\.inject\.mass"):
-        InjectSettings.from_config(_cfg(inject={"n_signal": 3, "mass": 180.0}))
+        _ = _cfg(inject={"n_signal": 3, "mass": 180.0}).injection
     with pytest.raises(ConfigError, match=r"toys\.inject\.n_signal"):
         load_config(json.dumps({"toys": {"inject": {"n_signal": -1}}}))
 
@@ -214,7 +214,7 @@ def test_large_signal_is_found_at_its_mass_with_the_asimov_significance(mc8k):
     )
     eng = _engine(cfg, mc8k)
     res = eng.run_toys(0, K)
-    spec = FitSpec.from_config(cfg)
+    spec = FitSpec.from_settings(cfg.fit)
     pool = eng.source.mc[torch.as_tensor(eng.source.pools["sample2"])][:, COL["m_llg"]].numpy()
     b = np.histogram(pool, spec.edges)[0] / pool.size * n2
     s = ns * signal_fractions(spec.edges, 150.0, 2.5)
@@ -267,10 +267,10 @@ def test_injection_keys_hash_and_cli(low_mc, tmp_path, capsys):
         # the signal sits alone above 150 GeV: the 100% selection finds it there, strongly
         assert (np.abs(d["mass_at_max"] - 160.0) <= 2.0).all()
         assert (d["z_max"] > 5.0).all()
-        full = load_config(cfg)
+        full = load_settings(cfg)
         assert str(d["config_hash"]) == config_hash(toy_config(full))
     read_chunk(out)  # the LEE stage reads injected chunks
-    plain = load_config(json.dumps({"seed": 11, "device": "cpu", "toys": {**toys, "inject": {}}}))
+    plain = load_settings(json.dumps({"seed": 11, "device": "cpu", "toys": {**toys, "inject": {}}}))
     assert config_hash(toy_config(plain)) != config_hash(toy_config(full))
     capsys.readouterr()
     assert main(["toy", *args, "--index", "1"]) == 0

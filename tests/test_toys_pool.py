@@ -11,10 +11,10 @@ import torch
 from synthetic import synthetic_events
 
 from ganlee.cli import main
-from ganlee.config import load_config
 from ganlee.features import FEATURE_NAMES
 from ganlee.io import write_features
 from ganlee.seeds import derive_seed
+from ganlee.settings import Settings, load_settings
 from ganlee.toys.sources import MIN_POOL_FACTOR, PoolSource, make_source
 
 torch.set_num_threads(1)
@@ -23,7 +23,7 @@ N1, N2 = 40, 160
 N_POOL = MIN_POOL_FACTOR * (N1 + N2)
 
 
-def _cfg(**toys) -> dict:
+def _cfg(**toys) -> Settings:
     base = {
         "source": "mc_pool",
         "sample1_size": N1,
@@ -32,7 +32,7 @@ def _cfg(**toys) -> dict:
         "dnn": {"layers": [8], "epochs": 1, "batch_size": 64},
     }
     base.update(toys)
-    return load_config(json.dumps({"seed": 3, "device": "cpu", "toys": base}))
+    return load_settings(json.dumps({"seed": 3, "device": "cpu", "toys": base}))
 
 
 @pytest.fixture(scope="module")

@@ -14,11 +14,11 @@ import torch
 from synthetic import synthetic_events
 
 from ganlee.cli import main as ganlee
-from ganlee.config import load_config
 from ganlee.features import FEATURE_NAMES
 from ganlee.io import write_features
+from ganlee.settings import Settings, load_settings
 from ganlee.stats.lee import clopper_pearson
-from ganlee.toys.sources import MIN_POOL_FACTOR, PoolSource, SampleSource
+from ganlee.toys.sources import MIN_POOL_FACTOR, PoolSource, SampleSource, make_source
 from ganlee.validation.closure import (
     closure_summary,
     edge_counts,
@@ -97,8 +97,8 @@ def test_pglobal_curve_counts_and_bands():
     assert inside.mean() > 0.7
 
 
-def _cfg(**closure) -> dict:
-    return load_config(
+def _cfg(**closure) -> Settings:
+    return load_settings(
         json.dumps(
             {
                 "validation": {
@@ -135,15 +135,14 @@ def test_closure_summary_identical_and_shifted_ensembles():
 
 
 def test_a_configured_pool_file_must_exist(tmp_path):
-    from ganlee.config import ConfigError, check_input_paths
+    from ganlee.config import ConfigError
 
-    cfg = load_config(
-        json.dumps({"validation": {"enabled": True, "closure": {"pool": "no/such/pool.root"}}})
-    )
+    closure = {"pool": "no/such/pool.root"}
+    cfg = load_settings(json.dumps({"validation": {"enabled": True, "closure": closure}}))
     with pytest.raises(ConfigError, match=r"validation\.closure\.pool.*no/such/pool\.root"):
-        check_input_paths(cfg, tmp_path)
-    cfg["validation"]["closure"]["enabled"] = False
-    check_input_paths(cfg, tmp_path)
+        cfg.check_input_paths(tmp_path)
+    off = {"enabled": True, "closure": {**closure, "enabled": False}}
+    load_settings(json.dumps({"validation": off})).check_input_paths(tmp_path)
 
 
 # ---------------------------------------------------------------------- the chain, tiny sizes
@@ -233,8 +232,8 @@ def chain(tmp_path_factory) -> Path:
         ]
     )
     assert rc == 0
-    cfg = load_config(cfg_text)
-    source = ShiftedMllg(PoolSource.from_config(cfg, d / "pool_b.root", torch.device("cpu")), 8.0)
+    cfg = load_settings(cfg_text)
+    source = ShiftedMllg(make_source(cfg, d / "pool_b.root", None, torch.device("cpu")), 8.0)
     (d / "shifted").mkdir()
     write_chunk(d / "shifted" / "chunk_0.npz", ToyEngine(cfg, source).run_toys(0, N_TOYS))
     for a, b in (("pool_a", "pool_a"), ("shifted", "pool_a"), ("pool_b", "pool_a")):
@@ -357,12 +356,12 @@ def test_the_procedure_is_read_from_the_chunks(chain, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("change", ["seed", "background_models"])
 def test_different_procedures_are_refused(chain, tmp_path, capsys, change):
-    from ganlee.background.choice import Choice
+    from ganlee.background_choice import Choice
     from ganlee.chunks import write_chunk
     from ganlee.toys.run import ToyEngine
 
-    cfg = load_config(json.dumps({**CONFIG, "seed": 9 if change == "seed" else CONFIG["seed"]}))
-    pool = PoolSource.from_config(cfg, chain / "pool_b.root", torch.device("cpu"))
+    cfg = load_settings(json.dumps({**CONFIG, "seed": 9 if change == "seed" else CONFIG["seed"]}))
+    pool = make_source(cfg, chain / "pool_b.root", None, torch.device("cpu"))
     models = ["exp_poly3", "exp_poly2", "exp_poly2"] if change == "background_models" else None
     engine = ToyEngine(cfg, pool, background=Choice(models, "test", "test") if models else None)
     bad = tmp_path / "bad"

@@ -11,11 +11,11 @@ import pytest
 import torch
 from synthetic import synthetic_events
 
-from ganlee.config import load_config
 from ganlee.features import FEATURE_NAMES
 from ganlee.gan.sample import load_model, sample
 from ganlee.gan.train import train
 from ganlee.io import write_features
+from ganlee.settings import Settings, load_settings
 from ganlee.stats.lee import global_significance
 from ganlee.toys.run import ToyEngine
 from ganlee.toys.sources import make_source
@@ -78,7 +78,7 @@ def test_summary_quotes_spread_next_to_the_statistical_error():
 
 
 def test_member_seeds_are_distinct_and_member0_is_the_main_seed():
-    cfg = load_config(json.dumps({"seed": 7, "validation": {"n_gans": 4}}))
+    cfg = load_settings(json.dumps({"seed": 7, "validation": {"n_gans": 4}}))
     seeds = [ensemble_seed(cfg, g) for g in range(4)]
     assert seeds[0] == 7
     assert len(set(seeds)) == 4
@@ -93,7 +93,7 @@ def gans(tmp_path_factory):
     for i, seed in enumerate((11, 11, 12)):
         cfg = {"seed": seed, "device": "cpu", "gan": TINY_GAN}
         p = d / f"gan{i}.pt"
-        train(x, cfg, model_path=p, stream=io.StringIO())
+        train(x, Settings.from_config(cfg), model_path=p, stream=io.StringIO())
         paths.append(p)
     feats = d / "mc.root"
     write_features(feats, {n: x[:, j] for j, n in enumerate(FEATURE_NAMES)})
@@ -110,7 +110,7 @@ def test_same_seed_gans_sample_identically_different_seeds_do_not(gans):
 def test_toy_spread_is_zero_for_identical_gans_and_not_for_different_seeds(gans):
     """The same toys (main seed) on each GAN: z_max per toy identical for seeds A, A; not for B."""
     paths, feats = gans
-    cfg = load_config(
+    cfg = load_settings(
         json.dumps(
             {
                 "seed": 20240607,

@@ -4,18 +4,19 @@ one with a distorted m_llg is caught by the classifier and by the ratio in the r
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 from synthetic import synthetic_events
 
-from ganlee.config import load_config
 from ganlee.features import FEATURE_NAMES
+from ganlee.settings import Settings
 from ganlee.validation.pool_fidelity import pool_fidelity
 
 M = FEATURE_NAMES.index("m_llg")
 WINDOW = (130.0, 170.0)
+
+#: gan.fidelity.mllg_bin_width (4 GeV)
+WIDTH = Settings.from_config({}).gan.fidelity.mllg_bin_width
 
 
 def _truth(n: int, seed: int) -> np.ndarray:
@@ -31,7 +32,7 @@ def _squeezed(n: int, seed: int) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def results():
-    cfg = load_config(json.dumps({}))
+    cfg = WIDTH
     pool = synthetic_events(4000, 123)  # halves of 2,000 events: one size below small=5000
     good = pool_fidelity(_truth, FEATURE_NAMES, WINDOW, pool, cfg, seed=5, splits=2)
     bad = pool_fidelity(_squeezed, FEATURE_NAMES, WINDOW, pool, cfg, seed=5, splits=2)
@@ -65,13 +66,13 @@ def test_a_squeezed_mllg_is_caught_at_the_edges(results):
 
 
 def test_a_tiny_pool_is_refused():
-    cfg = load_config(json.dumps({}))
+    cfg = WIDTH
     with pytest.raises(ValueError, match="at least 200"):
         pool_fidelity(_truth, FEATURE_NAMES, WINDOW, synthetic_events(150, 1), cfg, seed=1)
 
 
 def test_the_auc_is_given_at_the_small_size_and_at_the_whole_half():
-    cfg = load_config(json.dumps({}))
+    cfg = WIDTH
     pool = synthetic_events(4000, 124)
     out = pool_fidelity(_squeezed, FEATURE_NAMES, WINDOW, pool, cfg, seed=6, splits=1, small=500)
     small, whole = out["auc_by_size"]

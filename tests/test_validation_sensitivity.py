@@ -15,6 +15,7 @@ from synthetic import synthetic_events
 from ganlee.config import load_config
 from ganlee.features import FEATURE_NAMES
 from ganlee.io import write_features
+from ganlee.settings import load_settings
 from ganlee.stats.fit import FitSpec, expected_counts, scan, signal_shape
 from ganlee.toys.run import ToyEngine
 from ganlee.toys.sources import make_source
@@ -136,7 +137,7 @@ def test_injected_toys_through_the_engine_are_found(tmp_path):
     path = tmp_path / "mc.root"
     write_features(path, {n: mc[:, j] for j, n in enumerate(FEATURE_NAMES)})
     n2, n_sig = 2500, 250
-    cfg = load_config(
+    cfg = load_settings(
         json.dumps(
             {
                 "seed": 3,
@@ -155,7 +156,7 @@ def test_injected_toys_through_the_engine_are_found(tmp_path):
     )
     engine = ToyEngine(cfg, make_source(cfg, path, None, torch.device("cpu")), stream=io.StringIO())
     res = engine.run_toys(0, 8, progress=False)
-    spec = FitSpec.from_config(cfg)
+    spec = FitSpec.from_settings(cfg.fit)
     z = np.asarray(res["z"], dtype=np.float64)
     out = sensitivity_summary(res["z_max"], res["mass_at_max"], z, spec.masses, 150.0, spec.sigma)
     assert out["found"]["probability"] >= 7 / 8

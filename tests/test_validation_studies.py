@@ -9,12 +9,13 @@ import pytest
 
 from ganlee.config import ConfigError, load_config
 from ganlee.features import FEATURE_NAMES
+from ganlee.settings import Settings, load_settings
 from ganlee.toys.run import toy_config
 from ganlee.validation import studies as st
 
 
-def _cfg(**sections) -> dict:
-    return load_config(json.dumps(sections))
+def _cfg(**sections) -> Settings:
+    return load_settings(json.dumps(sections))
 
 
 def test_default_study_list_and_pattern():
@@ -50,7 +51,7 @@ def test_every_study_config_is_a_valid_toy_config_with_its_override():
         t = sc["toys"]
         assert t["diagnostics"] is True
         assert t["chunk_size"] == 5
-        assert sc["seed"] == cfg["seed"]  # every study keeps the main toy seeds
+        assert sc["seed"] == cfg.seed  # every study keeps the main toy seeds
         s = st.parse_study(name)
         assert t["source"] == ("mc_bootstrap" if name == "mc_bootstrap" else "gan")
         if s.kind == "inject":
@@ -58,27 +59,27 @@ def test_every_study_config_is_a_valid_toy_config_with_its_override():
             assert t["inject"]["n_signal"] == s.n_signal
             if s.n_signal:
                 assert t["inject"]["mass"] == 150.0
-                assert t["inject"]["width"] == cfg["fit"]["sigma"]
+                assert t["inject"]["width"] == cfg.fit.sigma
         else:
             assert t["inject"]["n_signal"] == 0
-            assert t["scoring"] == cfg["toys"]["scoring"]
+            assert t["scoring"] == cfg.toys.scoring
         if name == "nomllg":
             assert t["features"] == [
                 f for f in FEATURE_NAMES if f not in ("m_llg", "e_llg", "pt_ll_over_m_llg")
             ]
         else:
-            assert t["features"] == cfg["toys"]["features"]
+            assert t["features"] == cfg.toys.to_dict()["features"]
 
 
 def test_studies_differ_only_by_their_override():
     cfg = _cfg()
-    gan = toy_config(load_config(json.dumps(st.study_toy_config(cfg, "gan"))))
-    ens = toy_config(load_config(json.dumps(st.study_toy_config(cfg, "gan_ens2"))))
+    gan = toy_config(load_settings(json.dumps(st.study_toy_config(cfg, "gan"))))
+    ens = toy_config(load_settings(json.dumps(st.study_toy_config(cfg, "gan_ens2"))))
     assert gan == ens  # same toys; only the GAN (model file) differs
-    boot = toy_config(load_config(json.dumps(st.study_toy_config(cfg, "mc_bootstrap"))))
+    boot = toy_config(load_settings(json.dumps(st.study_toy_config(cfg, "mc_bootstrap"))))
     gan["toys"]["source"] = "mc_bootstrap"
     assert boot == gan
-    pool = toy_config(load_config(json.dumps(st.study_toy_config(cfg, "mc_pool"))))
+    pool = toy_config(load_settings(json.dumps(st.study_toy_config(cfg, "mc_pool"))))
     gan["toys"]["source"] = "mc_pool"
     assert pool == gan
 
@@ -94,7 +95,7 @@ def test_closure_studies_need_explicit_toy_sizes():
     t = st.study_toy_config(sized, control)["toys"]
     assert (t["source"], t["scoring"]) == ("gan", "random")
     assert st.alias(sized, control) == control
-    with_random = _cfg(toys=sized["toys"], validation={"scorings": ["train", "random"]})
+    with_random = _cfg(toys=sized.toys.to_dict(), validation={"scorings": ["train", "random"]})
     assert "inject_0_random" in st.study_names(with_random)
     assert st.alias(with_random, control) == "inject_0_random"  # the same toys, run once
 

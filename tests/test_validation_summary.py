@@ -16,10 +16,10 @@ import torch
 from synthetic import synthetic_events
 
 from ganlee.cli import main as ganlee
-from ganlee.config import load_config
 from ganlee.features import FEATURE_NAMES
 from ganlee.gan.train import train
 from ganlee.io import write_features
+from ganlee.settings import Settings, load_settings
 from ganlee.stats.lee import read_zmax_csv
 from ganlee.validation import commands
 from ganlee.validation import studies as st
@@ -67,7 +67,7 @@ def _validation_cli(*argv: str) -> int:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> tuple[Path, dict]:
     d = tmp_path_factory.mktemp("validation")
-    cfg = load_config(json.dumps(CONFIG))
+    cfg = load_settings(json.dumps(CONFIG))
     x = synthetic_events(1200, 1)
     feats = d / "features.root"
     write_features(feats, {n: x[:, j] for j, n in enumerate(FEATURE_NAMES)})
@@ -80,13 +80,13 @@ def run(tmp_path_factory) -> tuple[Path, dict]:
         models[m] = d / f"{m}.pt"
         train(
             x,
-            {**CONFIG, "seed": st.ensemble_seed(cfg, g)},
+            Settings.from_config({**CONFIG, "seed": st.ensemble_seed(cfg, g)}),
             model_path=models[m],
             stream=io.StringIO(),
         )
     n, size = st.sizes(cfg)
     args = []
-    lee_cfg = json.dumps({"lee": cfg["lee"], "toys": {"n_toys": n}})
+    lee_cfg = json.dumps({"lee": cfg.lee.to_dict(), "toys": {"n_toys": n}})
     for name in st.study_names(cfg):
         src = st.alias(cfg, name)
         chunk_dir = d / src
@@ -187,7 +187,7 @@ def run(tmp_path_factory) -> tuple[Path, dict]:
 
 def test_summary_holds_every_study_and_the_headline(run):
     _d, s = run
-    cfg = load_config(json.dumps(CONFIG))
+    cfg = load_settings(json.dumps(CONFIG))
     assert set(s["studies"]) == set(st.study_names(cfg))
     assert s["studies_run"]["inject_0_train"] == "gan"
     for block in s["studies"].values():
@@ -267,7 +267,7 @@ def test_partial_summary_lists_missing_studies(run, tmp_path):
     from ganlee.validation.summary import build_summary
 
     d, _ = run
-    cfg = load_config(json.dumps(CONFIG))
+    cfg = load_settings(json.dumps(CONFIG))
     some = {s: ([str(d / s)], str(d / s / "lee")) for s in ("gan", "mc_bootstrap")}
     with pytest.raises(InputError, match="have no inputs"):
         build_summary(cfg, some, stream=io.StringIO())
@@ -278,4 +278,4 @@ def test_partial_summary_lists_missing_studies(run, tmp_path):
     assert s["sensitivity"]["by_scoring"] == {}
     assert s["gan_vs_mc"]["two_sample"]["n_a"] == 6
     write_json(tmp_path / "partial.json", s)
-    assert len(validation_plots(cfg, tmp_path / "partial.json", tmp_path / "plots")) == 10
+    assert len(validation_plots(tmp_path / "partial.json", tmp_path / "plots")) == 10

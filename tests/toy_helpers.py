@@ -25,6 +25,7 @@ TINY_GAN_CFG = {
 def train_tiny_gan(mc: np.ndarray, model: Path) -> Path:
     """Train ``TINY_GAN_CFG`` on ``mc`` and write its checkpoint to ``model``."""
     from ganlee.gan.train import train
+    from ganlee.settings import Settings
 
-    train(mc, TINY_GAN_CFG, model_path=model, stream=io.StringIO())
+    train(mc, Settings.from_config(TINY_GAN_CFG), model_path=model, stream=io.StringIO())
     return model

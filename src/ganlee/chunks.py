@@ -33,6 +33,7 @@ version is refused with an error naming the file.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -56,6 +57,7 @@ __all__ = [
     "INJECT_KEYS",
     "OBSERVED_KEYS",
     "Chunk",
+    "chunk_paths",
     "read_chunk",
     "read_toy_index",
     "resolve_chunk_paths",
@@ -286,6 +288,17 @@ def read_chunk(path: str | os.PathLike[str], observed: bool = False) -> Chunk:
     if observed:
         _check_observed(chunk, where)
     return chunk
+
+
+def chunk_paths(n_toys: int, chunk_size: int, directory: str = "results/toys") -> list[str]:
+    """The chunk files of a plan of ``n_toys`` toys in chunks of ``chunk_size``:
+    ``<directory>/chunk_{c}.npz`` for ``c = 0 .. ceil(n_toys / chunk_size) - 1``.
+
+    >>> chunk_paths(5, 3)
+    ['results/toys/chunk_0.npz', 'results/toys/chunk_1.npz']
+    """
+    n = math.ceil(int(n_toys) / int(chunk_size))
+    return [f"{directory}/chunk_{c}.npz" for c in range(n)]
 
 
 def read_toy_index(path: str | os.PathLike[str]) -> NDArray[np.int64]:

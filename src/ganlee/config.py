@@ -31,17 +31,17 @@ from typing import Any
 import jsonschema
 import yaml
 
+from ganlee.errors import ConfigError
+
 __all__ = [
     "DEFAULT_CONFIG",
     "ConfigError",
     "ConfigSpec",
     "add_config_argument",
     "apply_overrides",
-    "check_input_paths",
     "coerce_types",
     "config_hash",
     "inline_config",
-    "input_paths",
     "load_config",
     "load_yaml",
     "schema",
@@ -50,10 +50,6 @@ __all__ = [
 
 #: The embedded default configuration, relative to the project root (the Snakefile's configfile).
 DEFAULT_CONFIG = Path("config/config.yaml")
-
-
-class ConfigError(ValueError):
-    """A configuration value is missing, of the wrong type or out of range."""
 
 
 class _Loader(yaml.SafeLoader):
@@ -163,13 +159,27 @@ def validate(cfg: dict[str, Any] | None, source: str = "config") -> dict[str, An
     validator = jsonschema.Draft202012Validator(schema())
     errors = sorted(validator.iter_errors(out), key=lambda e: list(e.absolute_path))
     if errors:
-        lines = []
-        for err in errors:
-            key = ".".join(str(p) for p in err.absolute_path) or "<top level>"
-            lines.append(f"  config key '{key}': {err.message}")
+        lines = [f"  {line}" for err in errors for line in _error_lines(err)]
         msg = f"{source}: invalid configuration\n" + "\n".join(lines)
         raise ConfigError(msg)
     return out
+
+
+def _error_lines(err: jsonschema.ValidationError) -> list[str]:
+    """One ``config key '<path>': <what>`` line per problem of a schema error; an unknown key
+    is named by its full path, with the known keys of its section."""
+    path = [str(p) for p in err.absolute_path]
+    if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+        known = sorted(err.schema.get("properties", {}))
+        unknown = sorted(k for k in err.instance if k not in known)
+        if unknown:
+            return [
+                f"config key '{'.'.join([*path, k])}' is not a setting (known in "
+                f"'{'.'.join(path) or '<top level>'}': {', '.join(known)})"
+                for k in unknown
+            ]
+    key = ".".join(path) or "<top level>"
+    return [f"config key '{key}': {err.message}"]
 
 
 @dataclass(frozen=True)
@@ -271,39 +281,6 @@ def load_config(spec: str | Path | ConfigSpec | None) -> dict[str, Any]:
             data = {}
         data = apply_overrides(data, spec.overrides)
     return validate(data, spec.describe())
-
-
-def input_paths(cfg: dict[str, Any]) -> list[tuple[str, str]]:
-    """``(config key, path)`` of every user input file the validated config names: each of
-    ``mc.input_files``, ``lee.observed.features`` (when enabled) and
-    ``validation.amplification.reference`` and ``validation.closure.pool`` (when validation,
-    and the closure for the pool, are on and they are paths)."""
-    out = [(f"mc.input_files[{i}]", str(p)) for i, p in enumerate(cfg["mc"]["input_files"])]
-    observed = cfg["lee"]["observed"]
-    if observed["enabled"] and observed["features"]:
-        out.append(("lee.observed.features", str(observed["features"])))
-    val = cfg.get("validation", {})
-    ref = val.get("amplification", {}).get("reference", "generate")
-    if val.get("enabled") and ref not in ("generate", "holdout"):
-        out.append(("validation.amplification.reference", str(ref)))
-    closure = val.get("closure", {})
-    pool = closure.get("pool", "generate")
-    if val.get("enabled") and closure.get("enabled", True) and pool != "generate":
-        out.append(("validation.closure.pool", str(pool)))
-    return out
-
-
-def check_input_paths(cfg: dict[str, Any], root: str | Path = ".") -> None:
-    """Raise ``ConfigError`` naming the key and the path of the first configured input file that
-    is missing or not a regular file (relative paths from ``root``, the workflow's directory)."""
-    from ganlee.io import path_problem
-
-    for key, path in input_paths(cfg):
-        p = Path(path) if Path(path).is_absolute() else Path(root) / path
-        problem = path_problem(p)
-        if problem is not None:
-            msg = f"config key '{key}': input file '{path}' {problem}"
-            raise ConfigError(msg)
 
 
 def config_hash(obj: Any) -> str:

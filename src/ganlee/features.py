@@ -88,7 +88,7 @@ def check_feature_names(names: Sequence[str], key: str) -> None:
     """
     unknown = [n for n in names if n not in FEATURE_NAMES]
     if unknown:
-        from ganlee.config import ConfigError
+        from ganlee.errors import ConfigError
 
         msg = (
             f"config key '{key}': unknown feature(s) {unknown} (choose from {list(FEATURE_NAMES)})"

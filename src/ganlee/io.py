@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ganlee.errors import InputError
 from ganlee.features import FEATURE_NAMES
 
 __all__ = [
@@ -31,10 +32,6 @@ __all__ = [
     "write_features",
     "write_json",
 ]
-
-
-class InputError(RuntimeError):
-    """An input file is missing, unreadable or does not hold what the step needs."""
 
 
 @contextlib.contextmanager

@@ -231,10 +231,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _front_page(args: argparse.Namespace) -> int:
-    from ganlee.config import load_config
+    from ganlee.settings import load_settings
     from ganlee.stats.plots import data_label
 
-    cfg = load_config(args.config)
+    settings = load_settings(args.config)
     desc = Path(args.description)
     if not desc.is_file():
         msg = f"workflow description '{desc}' does not exist"
@@ -242,7 +242,7 @@ def _front_page(args: argparse.Namespace) -> int:
     summary = read_json_object(args.summary, "LEE summary")
     gan = read_json_object(args.gan, "GAN validation") if args.gan else None
     bkg = read_json_object(args.background, "background model") if args.background else None
-    text = front_page(desc.read_text(), summary, gan, data_label(cfg), bkg)
+    text = front_page(desc.read_text(), summary, gan, data_label(settings), bkg)
     with atomic_path(args.out) as tmp:
         tmp.write_text(text)
     print(f"[report-front-page] wrote {args.out}", file=sys.stderr)

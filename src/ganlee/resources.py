@@ -6,17 +6,17 @@ generous by design (twice the expected time plus 5 minutes) and double on each r
 event-epochs/s for reference-size models on a GPU or a CPU core, fit seconds per toy. The size
 of the features file bounds its number of events (float32 branches).
 
-The rules in ``rules/common.smk`` call these functions with the config (or, for a validation
-study, the study's ``toys`` section) and the rule's ``attempt``.
+The rules in ``rules/common.smk`` call these functions with the settings (``ganlee.settings``;
+for a validation study, the study's settings) and the rule's ``attempt``.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from typing import Any
 
 from ganlee.features import FEATURE_NAMES
+from ganlee.settings import Settings
 
 __all__ = [
     "BASE_MEM_MB",
@@ -50,9 +50,9 @@ BASE_MEM_MB = {"gpu": 4000, "cpu": 2000}
 MAX_MEM_MB = 256000
 
 
-def hardware(cfg: dict[str, Any]) -> str:
+def hardware(settings: Settings) -> str:
     """``cpu`` for ``device: cpu``, else ``gpu`` (``auto`` and ``cuda`` run on GPU nodes)."""
-    return "cpu" if cfg["device"] == "cpu" else "gpu"
+    return "cpu" if settings.device == "cpu" else "gpu"
 
 
 def runtime_min(seconds: float, attempt: int, floor: int = 10) -> int:
@@ -73,58 +73,60 @@ def chunk_span(n_toys: int, chunk_size: int, chunk: int) -> tuple[int, int]:
     return first, max(0, min(chunk_size, n_toys - first))
 
 
-def mc_generate_runtime(cfg: dict[str, Any], attempt: int) -> int:
-    gen = cfg["mc"]["generate"]
-    rate = RESOURCE_RATES["pythia_events_per_s"][gen["realism"]]
-    return runtime_min(gen["events_per_job"] / rate, attempt)
+def mc_generate_runtime(settings: Settings, attempt: int) -> int:
+    gen = settings.mc.generate
+    rate = RESOURCE_RATES["pythia_events_per_s"][gen.realism]
+    return runtime_min(gen.events_per_job / rate, attempt)
 
 
-def gan_train_runtime(cfg: dict[str, Any], features: str | os.PathLike[str], attempt: int) -> int:
-    gan = cfg["gan"]
-    n_train = n_events(features) * (1.0 - gan["holdout_fraction"])
-    steps = gan["epochs"] * n_train / (gan["batch_size"] * gan["n_critic"])
-    return runtime_min(steps / RESOURCE_RATES["gan_steps_per_s"][hardware(cfg)], attempt)
+def gan_train_runtime(settings: Settings, features: str | os.PathLike[str], attempt: int) -> int:
+    gan = settings.gan
+    n_train = n_events(features) * (1.0 - gan.holdout_fraction)
+    steps = gan.epochs * n_train / (gan.batch_size * gan.n_critic)
+    return runtime_min(steps / RESOURCE_RATES["gan_steps_per_s"][hardware(settings)], attempt)
 
 
-def gan_train_mem_mb(cfg: dict[str, Any], features: str | os.PathLike[str], attempt: int) -> int:
+def gan_train_mem_mb(settings: Settings, features: str | os.PathLike[str], attempt: int) -> int:
     """The base plus four float64 copies of the training data."""
     data_mb = math.ceil(n_events(features) * len(FEATURE_NAMES) * 8 * 4 / 1e6)
-    return attempt * (BASE_MEM_MB[hardware(cfg)] + data_mb)
+    return attempt * (BASE_MEM_MB[hardware(settings)] + data_mb)
 
 
-def toy_sizes(toys: dict[str, Any], features: str | os.PathLike[str]) -> tuple[int, int, int]:
-    """MC events, sample 1 and sample 2 sizes (null sizes = the MC's)."""
+def toy_sizes(settings: Settings, features: str | os.PathLike[str]) -> tuple[int, int, int]:
+    """MC events (a bound from the file size), sample 1 and sample 2 sizes
+    (``Settings.toy_sizes``)."""
     n = n_events(features)
-    return n, toys["sample1_size"] or n, toys["sample2_size"] or n
+    sizes = settings.toy_sizes(n_mc=n)
+    return n, sizes.sample1, sizes.sample2
 
 
-def toys_seconds(
-    toys: dict[str, Any], hw: str, n_toys: int, features: str | os.PathLike[str]
-) -> float:
+def toys_seconds(settings: Settings, n_toys: int, features: str | os.PathLike[str]) -> float:
     """Expected seconds of ``n_toys`` toys: DNN event-epochs (x k folds) and the fits."""
-    _, s1, s2 = toy_sizes(toys, features)
-    passes = {"kfold": toys["k_folds"], "random": 0}.get(toys["scoring"], 1)
-    work = n_toys * (s1 + s2) * toys["dnn"]["epochs"] * passes
-    batch_factor = min(1.0, toys["dnn"]["batch_size"] / 128)
+    toys, hw = settings.toys, hardware(settings)
+    _, s1, s2 = toy_sizes(settings, features)
+    passes = {"kfold": toys.k_folds, "random": 0}.get(toys.scoring, 1)
+    work = n_toys * (s1 + s2) * toys.dnn.epochs * passes
+    batch_factor = min(1.0, toys.dnn.batch_size / 128)
     rate = RESOURCE_RATES["dnn_event_epochs_per_s"][hw] * batch_factor
     return work / rate + n_toys * RESOURCE_RATES["fit_seconds_per_toy"][hw]
 
 
 def toys_runtime(
-    toys: dict[str, Any], hw: str, n_toys: int, features: str | os.PathLike[str], attempt: int
+    settings: Settings, n_toys: int, features: str | os.PathLike[str], attempt: int
 ) -> int:
     """Runtime of a job of ``n_toys`` toys (at least one: an empty chunk still starts)."""
-    return runtime_min(toys_seconds(toys, hw, max(1, n_toys), features), attempt)
+    return runtime_min(toys_seconds(settings, max(1, n_toys), features), attempt)
 
 
 def toys_mem_mb(
-    toys: dict[str, Any], hw: str, n_toys: int, features: str | os.PathLike[str], attempt: int
+    settings: Settings, n_toys: int, features: str | os.PathLike[str], attempt: int
 ) -> int:
     """Memory of a job of ``n_toys`` toys: the samples of the toys trained together (in device
     memory on a GPU, a few copies on a CPU) and the MC, float64."""
-    n, s1, s2 = toy_sizes(toys, features)
+    hw = hardware(settings)
+    n, s1, s2 = toy_sizes(settings, features)
     n_toys = max(1, n_toys)
-    together = min(n_toys, toys["models_per_batch"] or n_toys)
+    together = min(n_toys, settings.toys.models_per_batch or n_toys)
     copies = 3 if hw == "cpu" else 1
     f = len(FEATURE_NAMES)
     sample_mb = math.ceil((together * (s1 + s2) * f * 4 * copies + n * f * 8) / 1e6)

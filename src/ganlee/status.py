@@ -20,11 +20,14 @@ import math
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ganlee.config import add_config_argument
+
+if TYPE_CHECKING:
+    from ganlee.settings import Settings
 
 __all__ = ["ChunkState", "chunk_states", "format_status", "register", "run_status"]
 
@@ -115,15 +118,15 @@ def _classify(c: ChunkState, chunk: Path, log: Path, now: float, stall_s: float)
 
 
 def chunk_states(
-    cfg: dict[str, Any],
+    settings: Settings,
     toys_dir: str | Path = "results/toys",
     logs_dir: str | Path = "logs/toys",
     now: float | None = None,
     stall_s: float = 600.0,
 ) -> list[ChunkState]:
-    """The state of every chunk of ``cfg``'s plan (``toys.n_toys``, ``toys.chunk_size``)."""
+    """The state of every chunk of the plan (``toys.n_toys``, ``toys.chunk_size``)."""
     now = time.time() if now is None else now
-    n, size = int(cfg["toys"]["n_toys"]), int(cfg["toys"]["chunk_size"])
+    n, size = int(settings.toys.n_toys), int(settings.toys.chunk_size)
     out = []
     for c in range(math.ceil(n / size)):
         first = c * size
@@ -212,10 +215,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from ganlee.config import load_config
+    from ganlee.settings import load_settings
 
-    cfg = load_config(args.config)
-    st = run_status(chunk_states(cfg, args.toys_dir, args.logs_dir))
+    st = run_status(chunk_states(load_settings(args.config), args.toys_dir, args.logs_dir))
     if args.json:
         from ganlee.io import json_safe
 

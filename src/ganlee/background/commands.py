@@ -35,24 +35,25 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _fit_model(args: argparse.Namespace) -> int:
-    from ganlee.background.choice import run_choice, write_choice
+    from ganlee.background.choice import run_choice
     from ganlee.background.templates import build_templates
-    from ganlee.config import load_config
+    from ganlee.background_choice import write_choice
     from ganlee.device import resolve_device
     from ganlee.io import read_features
     from ganlee.plotstyle import selection_label
+    from ganlee.settings import load_settings
     from ganlee.toys.run import ToyEngine
     from ganlee.toys.sources import make_source
 
     t0 = time.perf_counter()
-    cfg = load_config(args.config)
-    device = resolve_device(args.device or cfg["device"])
-    engine = ToyEngine(cfg, make_source(cfg, args.features, args.model, device))
-    spur = cfg["fit"]["spurious"]
-    mc = read_features(args.features) if spur["mc_template"] else None
-    tmpl = build_templates(engine, mc, int(spur["pilot_toys"]), int(spur["template_factor"]))
-    labels = [selection_label(f) for f in cfg["toys"]["selections"]]
-    content = run_choice(cfg, tmpl, labels)
+    settings = load_settings(args.config)
+    device = resolve_device(args.device or settings.device)
+    engine = ToyEngine(settings, make_source(settings, args.features, args.model, device))
+    spur = settings.fit.spurious
+    mc = read_features(args.features) if spur.mc_template else None
+    tmpl = build_templates(engine, mc, int(spur.pilot_toys), int(spur.template_factor))
+    labels = [selection_label(f) for f in settings.toys.selections]
+    content = run_choice(settings, tmpl, labels)
     write_choice(args.out, content)
     for label, sel in zip(labels, content["table"], strict=True):
         best = {r["model"]: r for r in sel["rows"]}[sel["chosen"]]

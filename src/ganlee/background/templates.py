@@ -57,18 +57,18 @@ class Templates:
 
 def _pilot(engine: ToyEngine, p: int) -> tuple[Models, torch.Tensor, torch.Tensor]:
     """Train pilot ``p``; returns its models and the mean and std of its own events."""
-    s = engine.settings
+    t = engine.toys
     key: Key = ("fit_model", "pilot", p)
     raw: list[torch.Tensor] = []
 
     def draw(k: Key) -> tuple[torch.Tensor, torch.Tensor]:
         a, b = engine.draw_background_pair(k)
-        raw.append(torch.cat([a, b])[:, list(s.feature_index)])
+        raw.append(torch.cat([a, b])[:, list(t.feature_index)])
         return a, b
 
     sizes = (engine.n1, engine.n2)
-    batch = draw_batch([key], 1, draw, sizes, s.feature_index, engine.dtype, engine.device)
-    models = train_models(batch, s, engine.dtype, engine.stream)
+    batch = draw_batch([key], 1, draw, sizes, t.feature_index, engine.dtype, engine.device)
+    models = train_models(batch, t, engine.settings.seed, engine.dtype, engine.stream)
     mean, std = standardisation(raw[0])
     return models, mean, std
 
@@ -99,9 +99,9 @@ def build_templates(
 ) -> Templates:
     """The templates of every selection (module docstring). ``mc`` (n, 18): the MC features."""
     out = stream if stream is not None else sys.stderr
-    spec, s, dev = engine.spec, engine.settings, engine.device
+    spec, t, dev = engine.spec, engine.toys, engine.device
     fracs = torch.as_tensor(np.asarray(engine.sizes, np.float64) / engine.n2_total, device=dev)
-    n_sel, fi, m_idx = len(s.selections), list(s.feature_index), _m_llg_index()
+    n_sel, fi, m_idx = len(t.selections), list(t.feature_index), _m_llg_index()
     gen = np.zeros((n_sel, spec.nbins))
     is_gan = isinstance(engine.source, GanSource)
     if not is_gan:  # the source is the MC itself: it is the template

@@ -9,9 +9,12 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ganlee.config import add_config_argument
+
+if TYPE_CHECKING:
+    from ganlee.settings import Settings
 
 __all__ = ["read_history", "register", "run_validation"]
 
@@ -56,16 +59,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def gan_train(args: argparse.Namespace) -> int:
-    from ganlee.config import load_config
     from ganlee.gan.train import TrainingDivergedError, train
     from ganlee.io import read_features
+    from ganlee.settings import load_settings
 
-    cfg = load_config(args.config)
+    settings = load_settings(args.config)
     x = read_features(args.features)
     try:
         train(
             x,
-            cfg,
+            settings,
             model_path=args.model,
             history_path=args.history,
             checkpoint_path=args.checkpoint,
@@ -111,7 +114,7 @@ def read_history(path: str | Path) -> list[dict[str, float]]:
 def run_validation(
     features: Any,
     model: Any,
-    cfg: dict[str, Any],
+    settings: Settings,
     out: str | Path,
     plots: str | Path | None,
     history: list[dict[str, float]] | None = None,
@@ -125,7 +128,7 @@ def run_validation(
     """
     import numpy as np
 
-    from ganlee.gan.fidelity import fidelity_gate, toy_size
+    from ganlee.gan.fidelity import fidelity_gate
     from ganlee.gan.metrics import evaluate
     from ganlee.gan.plots import plot_correlations, plot_features, plot_losses, plot_monitor
     from ganlee.gan.sample import sample
@@ -144,8 +147,8 @@ def run_validation(
         )
         raise InputError(msg)
     hold = np.asarray(split["holdout_indices"], dtype=np.int64)
-    seed = int(cfg["seed"])
-    n_req = cfg["gan"]["validation_events"]
+    seed = int(settings.seed)
+    n_req = settings.gan.validation_events
     n_val = len(hold) if n_req is None else min(int(n_req), len(hold))
     if n_val < len(hold):
         hold = np.sort(numpy_rng(seed, "gan_validate", "subset").permutation(hold)[:n_val])
@@ -164,8 +167,8 @@ def run_validation(
         mc,
         gan,
         names,
-        toy_size(cfg, int(split["n_events"])),
-        cfg["gan"]["fidelity"],
+        settings.toy_sizes(n_mc=int(split["n_events"])).sample1,
+        settings.gan.fidelity,
         model.window,
         derive_seed(seed, "gan_validate", "fidelity"),
     )
@@ -226,19 +229,19 @@ def run_validation(
 
 
 def gan_validate(args: argparse.Namespace) -> int:
-    from ganlee.config import load_config
     from ganlee.device import resolve_device
     from ganlee.gan.sample import load_model
     from ganlee.io import read_features
+    from ganlee.settings import load_settings
 
-    cfg = load_config(args.config)
-    model = load_model(args.model, device=resolve_device(cfg["device"]))
+    settings = load_settings(args.config)
+    model = load_model(args.model, device=resolve_device(settings.device))
     x = read_features(args.features, names=model.feature_names)
     history = read_history(args.history)
     result = run_validation(
         x,
         model,
-        cfg,
+        settings,
         args.out,
         args.plots,
         history=history,
@@ -249,7 +252,7 @@ def gan_validate(args: argparse.Namespace) -> int:
     if gate["passed"]:
         print(f"[gan_validate] fidelity gate: {gate['message']}", file=sys.stderr, flush=True)
         return 0
-    if cfg["gan"]["require_fidelity"]:
+    if settings.gan.require_fidelity:
         print(
             f"ganlee gan-validate: error: {gate['message']} (model '{args.model}'; "
             "gan.require_fidelity is true: the toys would not be trustworthy)",

@@ -1,7 +1,7 @@
 """The fidelity gate of ``gan_validate``: the generator against hold-out MC at the toy size.
 
-The toys draw ``n = toys.sample1_size`` events per sample, so the generator is compared with
-``n`` hold-out MC events (docs/design.md,
+The toys draw ``n`` events per sample (``ganlee.settings.Settings.toy_sizes``, sample 1), so the
+generator is compared with ``n`` hold-out MC events (docs/design.md,
 "Generator (GAN and flow): preprocessing, training, fidelity"):
 
 * ``auc``: classifier two-sample test (``ganlee.gan.metrics.classifier_auc``, half of each
@@ -26,17 +26,9 @@ import numpy as np
 from scipy import stats
 
 from ganlee.gan.metrics import classifier_auc, standardise
+from ganlee.settings import FidelitySettings
 
-__all__ = ["fidelity_gate", "mllg_ratio", "toy_size"]
-
-
-def toy_size(cfg: Mapping[str, Any], n_mc: int) -> int:
-    """Events per toy sample: ``toys.sample1_size`` (else sample2_size, else all MC events)."""
-    toys = cfg.get("toys", {})
-    for key in ("sample1_size", "sample2_size"):
-        if toys.get(key) is not None:
-            return int(toys[key])
-    return int(n_mc)
+__all__ = ["fidelity_gate", "mllg_ratio"]
 
 
 def mllg_ratio(
@@ -83,7 +75,7 @@ def fidelity_gate(
     gen: np.ndarray,
     names: Sequence[str],
     n_toy: int,
-    fcfg: Mapping[str, Any],
+    fcfg: FidelitySettings,
     window: tuple[float, float] | None,
     seed: int,
 ) -> dict[str, Any]:
@@ -102,7 +94,7 @@ def fidelity_gate(
     zs_mc, zs_g = standardise(mc, g)
     auc = classifier_auc(zs_mc, zs_g, int(rng.integers(2**31)))
     null = []
-    for _ in range(int(fcfg["n_null"])):
+    for _ in range(int(fcfg.n_null)):
         p = rng.permutation(len(holdout))
         a, b = standardise(holdout[p[:n]], holdout[p[n : 2 * n]])
         null.append(classifier_auc(a, b, int(rng.integers(2**31)))["auc"])
@@ -110,14 +102,14 @@ def fidelity_gate(
     ks_p = {k: float(v.pvalue) for k, v in ks.items()}
     worst = min(ks_p, key=lambda k: ks_p[k])
     checks = {
-        "auc": _check(auc["auc"], fcfg["auc_max"], upper=True),
-        "ks_min_pvalue": _check(ks_p[worst], fcfg["ks_pvalue_min"], upper=False),
+        "auc": _check(auc["auc"], fcfg.auc_max, upper=True),
+        "ks_min_pvalue": _check(ks_p[worst], fcfg.ks_pvalue_min, upper=False),
     }
     ratio = None
     if window is not None and "m_llg" in names:
         col = list(names).index("m_llg")
-        ratio = mllg_ratio(mc[:, col], g[:, col], window, float(fcfg["mllg_bin_width"]))
-        checks["mllg_pvalue"] = _check(ratio["pvalue"], fcfg["mllg_pvalue_min"], upper=False)
+        ratio = mllg_ratio(mc[:, col], g[:, col], window, float(fcfg.mllg_bin_width))
+        checks["mllg_pvalue"] = _check(ratio["pvalue"], fcfg.mllg_pvalue_min, upper=False)
     passed = all(c["passed"] for c in checks.values())
     return {
         "passed": passed,

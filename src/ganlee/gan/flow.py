@@ -15,15 +15,16 @@ draws events from either the same way.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from ganlee.config import ConfigError
+from ganlee.errors import ConfigError
 from ganlee.gan.wgan import cpu_state, load_optimizer
+from ganlee.settings import FlowSettings
 
 __all__ = ["FlowSampler", "FlowTrainer", "build_flow", "init_flow"]
 
@@ -42,27 +43,28 @@ class FlowSampler(nn.Module):
         return self.flow().log_prob(x)
 
 
-def build_flow(gan_cfg: Mapping[str, Any], dim: int) -> FlowSampler:
-    """The coupling NSF of the ``gan.flow`` config section on ``dim`` features."""
+def build_flow(dim: int, bins: int, transforms: int, hidden_features: Sequence[int]) -> FlowSampler:
+    """The coupling NSF (``gan.flow``: ``bins``, ``transforms``, ``hidden_features``) on ``dim``
+    features."""
     import zuko
 
-    f = gan_cfg["flow"]
     flow = zuko.flows.NSF(
         int(dim),
         0,
-        bins=int(f["bins"]),
-        transforms=int(f["transforms"]),
-        hidden_features=[int(h) for h in f["hidden_features"]],
+        bins=int(bins),
+        transforms=int(transforms),
+        hidden_features=[int(h) for h in hidden_features],
         passes=2,
     )
     return FlowSampler(flow)
 
 
-def init_flow(gan_cfg: Mapping[str, Any], dim: int, seed: int) -> FlowSampler:
-    """``build_flow`` initialised on the CPU from ``seed`` alone (global RNG state untouched)."""
+def init_flow(flow: FlowSettings, dim: int, seed: int) -> FlowSampler:
+    """``build_flow`` of the ``gan.flow`` settings initialised on the CPU from ``seed`` alone
+    (global RNG state untouched)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
-        return build_flow(gan_cfg, dim)
+        return build_flow(dim, flow.bins, flow.transforms, flow.hidden_features)
 
 
 class FlowTrainer:
@@ -73,13 +75,12 @@ class FlowTrainer:
     """
 
     def __init__(
-        self, sampler: FlowSampler, data: torch.Tensor, gan: Mapping[str, Any], device: torch.device
+        self, sampler: FlowSampler, data: torch.Tensor, f: FlowSettings, device: torch.device
     ) -> None:
-        f = gan["flow"]
         self.device = device
         self.model = sampler.to(device)
         self.data = data.to(device=device, dtype=torch.float32).contiguous()
-        self.B = int(f["batch_size"])
+        self.B = int(f.batch_size)
         self.steps = len(self.data) // self.B
         if self.steps < 1:
             msg = (
@@ -87,9 +88,9 @@ class FlowTrainer:
                 f"({len(self.data)} events): lower it"
             )
             raise ConfigError(msg)
-        self.lr = float(f["lr"])
-        self.epochs = int(f["epochs"])
-        self.clip = float(f["grad_clip"])
+        self.lr = float(f.lr)
+        self.epochs = int(f.epochs)
+        self.clip = float(f.grad_clip)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=self.lr)
         self.latent_dim = int(self.data.shape[1])
         self.loss_columns = (3,)

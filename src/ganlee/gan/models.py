@@ -3,7 +3,7 @@
 The reference analysis (arXiv:2404.07822) uses a generator 16-512-1024-512-18 and a critic
 18-512-512-512-1 (ReLU hidden layers, linear outputs), trained as a WGAN with gradient penalty
 (arXiv:1704.00028) or with weight clipping (arXiv:1701.07875). Sizes come from the ``gan`` config
-section.
+section (``ganlee.settings.GanSettings``).
 
 Example:
     >>> import torch
@@ -15,10 +15,11 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 from torch import nn
+
+from ganlee.settings import GanSettings
 
 __all__ = ["build_critic", "build_generator", "init_seeded", "mlp"]
 
@@ -34,18 +35,20 @@ def mlp(n_in: int, hidden: Sequence[int], n_out: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def build_generator(gan_cfg: dict[str, Any], n_features: int) -> nn.Sequential:
-    """Generator ``latent_dim -> generator_layers -> n_features`` (seed: 16-512-1024-512-18)."""
-    return mlp(gan_cfg["latent_dim"], gan_cfg["generator_layers"], n_features)
+def build_generator(latent_dim: int, layers: Sequence[int], n_features: int) -> nn.Sequential:
+    """Generator ``latent_dim -> layers -> n_features`` (``gan.generator_layers``; the reference
+    analysis: 16-512-1024-512-18)."""
+    return mlp(latent_dim, layers, n_features)
 
 
-def build_critic(gan_cfg: dict[str, Any], n_features: int) -> nn.Sequential:
-    """Critic ``n_features -> critic_layers -> 1`` (reference: 18-512-512-512-1), linear output."""
-    return mlp(n_features, gan_cfg["critic_layers"], 1)
+def build_critic(n_features: int, layers: Sequence[int]) -> nn.Sequential:
+    """Critic ``n_features -> layers -> 1`` (``gan.critic_layers``; reference:
+    18-512-512-512-1), linear output."""
+    return mlp(n_features, layers, 1)
 
 
 def init_seeded(
-    gan_cfg: dict[str, Any], n_features: int, seed: int
+    gan: GanSettings, n_features: int, seed: int
 ) -> tuple[nn.Sequential, nn.Sequential]:
     """Generator and critic initialised on the CPU from ``seed`` alone (same weights on any device).
 
@@ -53,6 +56,6 @@ def init_seeded(
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
-        gen = build_generator(gan_cfg, n_features)
-        critic = build_critic(gan_cfg, n_features)
+        gen = build_generator(gan.latent_dim, gan.generator_layers, n_features)
+        critic = build_critic(n_features, gan.critic_layers)
     return gen, critic

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -42,6 +42,7 @@ import torch
 
 from ganlee.features import ANGLE_FEATURES, INTEGER_FEATURES, POSITIVE_FEATURES
 from ganlee.gan import quantile_mode
+from ganlee.gan.preprocess_state import PI32, PreprocessorState, f32_inside
 from ganlee.gan.transforms import QuantileMap
 
 __all__ = [
@@ -55,9 +56,6 @@ __all__ = [
 
 KINDS = ("window", "positive", "angle", "integer", "plain")
 MODES = ("quantile", "physical", "minmax")
-#: Largest float32 not above pi: generated angles are clamped to +-PI32 so that they pass a
-#: float64 check ``|phi| <= pi`` after conversion.
-PI32 = float(np.nextafter(np.float32(math.pi), np.float32(0.0)))
 _LOGIT_EPS = 1e-6
 _WINDOW_FEATURE = "m_llg"
 _JET_PAIR = ("n_central_jets", "n_jets")
@@ -98,16 +96,6 @@ def feature_kinds(
     return kinds
 
 
-def _f32_inside(lo: float, hi: float) -> tuple[float, float]:
-    """float32 bounds lying inside the closed float64 interval [lo, hi]."""
-    flo, fhi = np.float32(lo), np.float32(hi)
-    if float(flo) < lo:
-        flo = np.nextafter(flo, np.float32(np.inf))
-    if float(fhi) > hi:
-        fhi = np.nextafter(fhi, np.float32(-np.inf))
-    return float(flo), float(fhi)
-
-
 @dataclass
 class Decoded:
     """Events decoded from generator outputs: values, and which rows are valid / were repaired."""
@@ -118,32 +106,9 @@ class Decoded:
 
 
 @dataclass
-class Preprocessor:
-    """Fitted transform ``events <-> scaled space`` (min-max to [-1, 1] after the mode's maps)."""
-
-    names: tuple[str, ...]
-    kinds: tuple[str, ...]
-    mode: str
-    window: tuple[float, float] | None
-    mid: np.ndarray
-    half: np.ndarray
-    shift: np.ndarray
-    folded: np.ndarray
-    allow_zero: np.ndarray
-    #: (sub, total) column pairs with ``x[sub] <= x[total]`` (n_central_jets <= n_jets).
-    pairs: tuple[tuple[int, int], ...] = ()
-    #: quantile mode: angle rotations, the Gaussianising map, the generated columns.
-    offset: np.ndarray | None = None
-    qmap: QuantileMap | None = None
-    model_cols: tuple[int, ...] = ()
-    #: quantile mode: the generator's own marginals mapped onto N(0, 1) (``gan.recalibrate``).
-    recal: QuantileMap | None = None
-    #: quantile mode with ``gan.mllg_smoothing``: the smooth window-feature fit's summary
-    #: (``ganlee.gan.smooth_marginal.smooth_window_quantiles``).
-    smoothing: dict[str, Any] | None = None
-    _cache: dict[str, dict[str, torch.Tensor]] = field(
-        default_factory=dict, repr=False, compare=False
-    )
+class Preprocessor(PreprocessorState):
+    """Fitted transform ``events <-> scaled space`` (min-max to [-1, 1] after the mode's maps);
+    its fields are ``ganlee.gan.preprocess_state.PreprocessorState``'s."""
 
     # ---------------------------------------------------------------- fitting and (de)serialising
     @classmethod
@@ -351,7 +316,7 @@ class Preprocessor:
             elif kind == "window":
                 assert self.window is not None
                 lo, hi = self.window
-                flo, fhi = _f32_inside(lo, hi)
+                flo, fhi = f32_inside(lo, hi)
                 x[:, j] = (lo + (hi - lo) * torch.sigmoid(col)).clamp(flo, fhi)
             elif kind == "positive":
                 v = torch.exp(col) - float(self.shift[j])
@@ -397,7 +362,7 @@ def valid_mask(x: np.ndarray | torch.Tensor, pre: Preprocessor) -> Any:
             ok &= (col >= 0) if pre.allow_zero[j] else (col > 0)
         elif kind == "window":
             assert pre.window is not None
-            lo, hi = _f32_inside(*pre.window) if f32 else pre.window
+            lo, hi = f32_inside(*pre.window) if f32 else pre.window
             ok &= (col >= lo) & (col <= hi)
     for sub, tot in pre.pairs:
         ok &= xt[:, sub] <= xt[:, tot]

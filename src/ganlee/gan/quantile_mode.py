@@ -7,15 +7,12 @@ See the ``ganlee.gan.preprocess`` module docstring and docs/design.md,
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from ganlee.gan.preprocess_state import PI32, PreprocessorState, f32_inside
 from ganlee.gan.transforms import QuantileMap, derive_torch, derived_columns, wrap, wrap_torch
-
-if TYPE_CHECKING:
-    from ganlee.gan.preprocess import Preprocessor
 
 __all__ = ["decode", "encode", "fit", "forward", "recalibrate"]
 
@@ -27,7 +24,7 @@ RECAL_KNOTS = 512
 _ANGLE_BINS = 36
 
 
-def _relative(pre: Preprocessor, x: np.ndarray) -> np.ndarray:
+def _relative(pre: PreprocessorState, x: np.ndarray) -> np.ndarray:
     """Events with phi_ll replaced by phi_ll - phi_llg (wrapped) in the derived representation."""
     y = np.array(x, dtype=np.float64, copy=True)
     if len(pre.model_cols) < len(pre.names):
@@ -36,7 +33,7 @@ def _relative(pre: Preprocessor, x: np.ndarray) -> np.ndarray:
     return y
 
 
-def forward(pre: Preprocessor, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def forward(pre: PreprocessorState, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Events (n, d) -> generated columns (n, dim) before Gaussianising (float64)."""
     y = _relative(pre, x)
     for sub, tot in pre.pairs:
@@ -68,7 +65,7 @@ def _emptiest_direction(a: np.ndarray) -> float:
     return -math.pi + (best_mid + 0.5) * 2 * math.pi / _ANGLE_BINS
 
 
-def _bounds(pre: Preprocessor, j: int) -> tuple[float | None, float | None]:
+def _bounds(pre: PreprocessorState, j: int) -> tuple[float | None, float | None]:
     kind = pre.kinds[j]
     if kind == "window":
         assert pre.window is not None
@@ -81,7 +78,7 @@ def _bounds(pre: Preprocessor, j: int) -> tuple[float | None, float | None]:
 
 
 def fit(
-    pre: Preprocessor,
+    pre: PreprocessorState,
     x: np.ndarray,
     rng: np.random.Generator,
     knots: int,
@@ -116,17 +113,15 @@ def fit(
     pre.half = np.ones(d)
 
 
-def encode(pre: Preprocessor, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def encode(pre: PreprocessorState, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Events (n, d) -> Gaussianised training inputs (n, dim), float32."""
     assert pre.qmap is not None
     return pre.qmap.forward(forward(pre, x, rng)).astype(np.float32)
 
 
-def decode(pre: Preprocessor, z: torch.Tensor) -> torch.Tensor:
+def decode(pre: PreprocessorState, z: torch.Tensor) -> torch.Tensor:
     """Generator outputs (n, dim) -> events (n, d) float32, valid by construction except for
     overflows (non-finite, rejected by ``valid_mask``)."""
-    from ganlee.gan.preprocess import PI32, _f32_inside
-
     assert pre.qmap is not None
     assert pre.offset is not None
     cache = pre._cache.setdefault(f"q{z.device}", {})
@@ -161,11 +156,11 @@ def decode(pre: Preprocessor, z: torch.Tensor) -> torch.Tensor:
             out[:, j] = out[:, j].clamp(0.0 if pre.folded[j] else -PI32, PI32)
         elif kind == "window":
             assert pre.window is not None
-            out[:, j] = out[:, j].clamp(*_f32_inside(*pre.window))
+            out[:, j] = out[:, j].clamp(*f32_inside(*pre.window))
     return out
 
 
-def recalibrate(pre: Preprocessor, net: torch.nn.Module, latent_dim: int, seed: int) -> None:
+def recalibrate(pre: PreprocessorState, net: torch.nn.Module, latent_dim: int, seed: int) -> None:
     """Fit ``pre.recal``: the generated columns' marginals mapped onto N(0, 1).
 
     ``RECAL_EVENTS`` outputs of ``net`` (latent vectors from ``seed``) define each column's

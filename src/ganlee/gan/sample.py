@@ -9,13 +9,14 @@ identical events on the same device.
 
 Example:
     >>> model = load_model("results/gan/model.pt")          # doctest: +SKIP
-    >>> x = sample(model, 10_000, seed=derive_seed(cfg["seed"], "toy", 0))  # doctest: +SKIP
+    >>> x = sample(model, 10_000, seed=derive_seed(settings.seed, "toy", 0))  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,13 +55,15 @@ class ModelUnusableError(InputError):
     validation studies) turns it into a one-line error and exit 2."""
 
 
-def build_sampler(gan_cfg: dict[str, Any], dim: int) -> nn.Module:
-    """The sampled network of ``gan_cfg["kind"]`` (WGAN generator or ``FlowSampler``), untrained."""
-    if gan_cfg.get("kind") == "flow":
+def build_sampler(stored: Mapping[str, Any], dim: int) -> nn.Module:
+    """The sampled network (WGAN generator or ``FlowSampler``), untrained, of the ``gan``
+    section a checkpoint stored (``config``): its kind and architecture keys."""
+    if stored.get("kind") == "flow":
         from ganlee.gan.flow import build_flow
 
-        return build_flow(gan_cfg, dim)
-    return build_generator(gan_cfg, dim)
+        f = stored["flow"]
+        return build_flow(dim, f["bins"], f["transforms"], f["hidden_features"])
+    return build_generator(stored["latent_dim"], stored["generator_layers"], dim)
 
 
 @dataclass
@@ -163,11 +166,11 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> GanModel
     dev = resolve_device(device) if isinstance(device, str) else torch.device(device)
     try:
         names = tuple(ck["feature_names"])
-        gan_cfg = dict(ck["config"])
+        stored = dict(ck["config"])
         pre = Preprocessor.from_state(ck["preprocessor"])
-        gen = build_sampler(gan_cfg, pre.dim)
+        gen = build_sampler(stored, pre.dim)
         gen.load_state_dict(ck["generator_state"])
-        latent_dim = int(ck.get("latent_dim", gan_cfg["latent_dim"]))
+        latent_dim = int(ck.get("latent_dim", stored["latent_dim"]))
         window = None if ck["window"] is None else (float(ck["window"][0]), float(ck["window"][1]))
         split = dict(ck["split"])
         history = [dict(r) for r in ck["history"]]
@@ -183,7 +186,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> GanModel
         preprocessor=pre,
         feature_names=names,
         device=dev,
-        config=gan_cfg,
+        config=stored,
         sha=file_sha(p),
         window=window,
         split=split,

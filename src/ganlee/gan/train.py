@@ -28,8 +28,9 @@ from typing import Any, TextIO
 import numpy as np
 import torch
 
-from ganlee.config import ConfigError, config_hash, validate
+from ganlee.config import config_hash
 from ganlee.device import resolve_device
+from ganlee.errors import ConfigError, InputError
 from ganlee.features import FEATURE_NAMES
 from ganlee.gan.checkpoint import (
     CHECKPOINT_FORMAT,
@@ -44,9 +45,10 @@ from ganlee.gan.models import init_seeded
 from ganlee.gan.monitor import Monitor
 from ganlee.gan.preprocess import Preprocessor
 from ganlee.gan.wgan import Trainer, cpu_state, matmul_tf32, resolve_fast_path
-from ganlee.io import InputError, features_fingerprint
+from ganlee.io import features_fingerprint
 from ganlee.progress import Progress
 from ganlee.seeds import derive_seed, numpy_rng
+from ganlee.settings import GanSettings, Settings
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -95,28 +97,25 @@ class TrainResult:
     model_path: Path | None
 
 
-def _epochs(gan: Mapping[str, Any]) -> int:
-    return int(gan["flow"]["epochs"] if gan["kind"] == "flow" else gan["epochs"])
-
-
 def _make_trainer(
-    gan: Mapping[str, Any], dim: int, scaled: np.ndarray, seed: int, device: torch.device, fast: str
+    gan: GanSettings, dim: int, scaled: np.ndarray, seed: int, device: torch.device, fast: str
 ) -> Any:
     data = torch.from_numpy(scaled)
-    if gan["kind"] == "flow":
+    if gan.kind == "flow":
         from ganlee.gan.flow import FlowTrainer, init_flow
 
-        return FlowTrainer(init_flow(gan, dim, derive_seed(seed, "gan_init")), data, gan, device)
-    G, D = init_seeded(dict(gan), dim, derive_seed(seed, "gan_init"))
+        flow = init_flow(gan.flow, dim, derive_seed(seed, "gan_init"))
+        return FlowTrainer(flow, data, gan.flow, device)
+    G, D = init_seeded(gan, dim, derive_seed(seed, "gan_init"))
     return Trainer(G, D, data, gan, device, fast)
 
 
 def _check_losses(
-    losses: np.ndarray, cols: Sequence[int], epoch: int, gan: Mapping[str, Any], last: str
+    losses: np.ndarray, cols: Sequence[int], epoch: int, gan: GanSettings, last: str
 ) -> None:
     """Raise ``TrainingDivergedError`` on a NaN/inf loss, or one beyond gan.divergence_threshold,
     in the loss columns ``cols`` the trainer fills."""
-    limit = float(gan["divergence_threshold"])
+    limit = float(gan.divergence_threshold)
     used = losses[:, list(cols)]
     bad = ~np.isfinite(used)
     what = "non-finite loss" if bad.any() else f"|loss| > gan.divergence_threshold ({limit:g})"
@@ -129,7 +128,7 @@ def _check_losses(
         f"gan_train diverged: {what} at epoch {epoch}, step {step + 1}/{len(losses)} (critic "
         f"{row[0]:.4g}, wasserstein {row[1]:.4g}, penalty {row[2]:.4g}, "
         f"generator/NLL {row[3]:.4g}). "
-        f"Stopped; no model written (last checkpoint: {last}). Lower gan.lr (now {gan['lr']:g}; "
+        f"Stopped; no model written (last checkpoint: {last}). Lower gan.lr (now {gan.lr:g}; "
         f"gan.flow.lr for flows) or change gan.gp_weight / gan.clip_value."
     )
     raise TrainingDivergedError(msg)
@@ -165,36 +164,35 @@ class _Setup:
 
 def _setup(
     features: np.ndarray,
-    cfg: Mapping[str, Any],
+    settings: Settings,
     names: tuple[str, ...],
     window: tuple[float, float] | None,
     kinds: Mapping[str, str] | None,
     source: str,
 ) -> _Setup:
-    gan, seed = cfg["gan"], int(cfg["seed"])
+    gan, seed = settings.gan, int(settings.seed)
     x = check_finite(features, names, source)
     if window is None and "m_llg" in names:
-        sel = cfg["mc"]["selection"]
-        window = (float(sel["m_llg_min"]), float(sel["m_llg_max"]))
-    if gan["kind"] == "flow" and gan["preprocessing"] != "quantile":
+        window = settings.mc.selection.window
+    if gan.kind == "flow" and gan.preprocessing != "quantile":
         msg = "config key 'gan.preprocessing' must be 'quantile' for gan.kind 'flow'"
         raise ConfigError(msg)
     fingerprint = data_fingerprint(x)
-    train_idx, hold_idx = split_indices(len(x), float(gan["holdout_fraction"]), seed)
-    every = int(gan["monitor_every"])
-    frac = float(gan["monitor_fraction"]) if every > 0 else 0.0
+    train_idx, hold_idx = split_indices(len(x), float(gan.holdout_fraction), seed)
+    every = int(gan.monitor_every)
+    frac = float(gan.monitor_fraction) if every > 0 else 0.0
     train_idx, monitor_idx = split_monitor(train_idx, frac, seed)
     try:
         pre = Preprocessor.fit(
             x[train_idx],
             names,
-            mode=gan["preprocessing"],
+            mode=gan.preprocessing,
             window=window,
             kinds=kinds,
             rng=numpy_rng(seed, "gan_dequantise", "fit"),
-            knots=int(gan["quantile_knots"]),
-            derived=bool(gan["derived_features"]),
-            smooth_window=gan["mllg_smoothing"],
+            knots=int(gan.quantile_knots),
+            derived=bool(gan.derived_features),
+            smooth_window=gan.mllg_smoothing,
         )
     except ValueError as exc:
         raise InputError(f"{source}: {exc}") from exc
@@ -202,7 +200,7 @@ def _setup(
         {
             "format": CHECKPOINT_FORMAT,
             "seed": seed,
-            "gan": {k: v for k, v in gan.items() if k not in _RESUME_NEUTRAL},
+            "gan": {k: v for k, v in gan.to_dict().items() if k not in _RESUME_NEUTRAL},
             "names": names,
             "kinds": pre.kinds,
             "window": window,
@@ -214,7 +212,7 @@ def _setup(
 
 def train(
     features: np.ndarray,
-    cfg: Mapping[str, Any],
+    settings: Settings,
     *,
     model_path: str | Path | None = None,
     history_path: str | Path | None = None,
@@ -230,7 +228,8 @@ def train(
 
     Arguments:
         features: events (n, d) in the order ``feature_names``; NaN/inf refused naming the column.
-        cfg: full ganlee config (validated here; ``gan`` section, ``seed``, ``device`` used).
+        settings: the configuration (``gan`` section, ``seed``, ``device``, and the m_llg window
+            ``mc.selection`` used).
         model_path: final model, written atomically at the end only. Keys: format, kind, config
             (the gan section), seed, feature_names, latent_dim, generator_state (the best
             monitored EMA generator / flow), preprocessor, window, split, history, best,
@@ -251,11 +250,10 @@ def train(
     """
     t_start = time.perf_counter()
     stream = stream if stream is not None else sys.stderr
-    cfg = validate(dict(cfg), "config")
-    gan, seed = cfg["gan"], int(cfg["seed"])
-    su = _setup(features, cfg, tuple(feature_names), window, kinds, source)
-    device = resolve_device(cfg["device"])
-    fast_path = resolve_fast_path(gan["fast_path"], device) if gan["kind"] != "flow" else "eager"
+    gan, seed = settings.gan, int(settings.seed)
+    su = _setup(features, settings, tuple(feature_names), window, kinds, source)
+    device = resolve_device(settings.device)
+    fast_path = resolve_fast_path(gan.fast_path, device) if gan.kind != "flow" else "eager"
     scaled = su.pre.encode(su.x[su.train_idx], numpy_rng(seed, "gan_dequantise"))
     trainer = _make_trainer(gan, su.pre.dim, scaled, seed, device, fast_path)
     monitor = (
@@ -265,7 +263,7 @@ def train(
     )
     history: list[dict[str, float]] = []
     start = 0
-    epochs = _epochs(gan)
+    epochs = gan.n_epochs
     ck_path = Path(checkpoint_path) if checkpoint_path is not None else None
     ck = load_checkpoint(ck_path, su.resume_key, stream) if ck_path is not None else None
     if ck is not None and int(ck["epochs_done"]) > epochs:
@@ -287,8 +285,8 @@ def train(
     steps = trainer.steps
     print(
         f"[gan_train] {source}: {len(su.x)} events, {len(su.train_idx)} for training, "
-        f"{len(su.monitor_idx)} monitor, {len(su.hold_idx)} held out; kind {gan['kind']}, "
-        f"preprocessing {gan['preprocessing']} ({su.pre.dim} generated columns), "
+        f"{len(su.monitor_idx)} monitor, {len(su.hold_idx)} held out; kind {gan.kind}, "
+        f"preprocessing {gan.preprocessing} ({su.pre.dim} generated columns), "
         f"{steps} steps/epoch, "
         f"epochs {start + 1}..{epochs}, device {device}, path {fast_path}",
         file=stream,
@@ -311,8 +309,8 @@ def train(
         best = monitor.best_state if monitor is not None else None
         out: dict[str, Any] = {
             "format": CHECKPOINT_FORMAT,
-            "kind": gan["kind"],
-            "config": dict(gan),
+            "kind": gan.kind,
+            "config": gan.to_dict(),
             "seed": seed,
             "feature_names": list(su.names),
             "latent_dim": int(trainer.latent_dim),
@@ -322,7 +320,7 @@ def train(
             "split": {
                 "rule": "numpy_rng(seed, 'gan_split').permutation(n)[:round(holdout_fraction * n)]",
                 "n_events": len(su.x),
-                "holdout_fraction": float(gan["holdout_fraction"]),
+                "holdout_fraction": float(gan.holdout_fraction),
                 "holdout_indices": torch.from_numpy(su.hold_idx.astype(np.int64)),
                 "monitor_indices": torch.from_numpy(su.monitor_idx.astype(np.int64)),
                 "data_fingerprint": su.fingerprint,
@@ -347,11 +345,11 @@ def train(
     progress = Progress(
         "gan_train", total=epochs * steps, unit="step", stream=stream, start=start * steps
     )
-    every = int(gan["checkpoint_every"])
-    mon_every = int(gan["monitor_every"])
+    every = int(gan.checkpoint_every)
+    mon_every = int(gan.monitor_every)
     for epoch in range(start + 1, epochs + 1):
         t0 = time.perf_counter()
-        with matmul_tf32(bool(gan["tf32"]), device):
+        with matmul_tf32(bool(gan.tf32), device):
             losses = trainer.run_epoch(derive_seed(seed, "gan_train", "epoch", epoch), epoch)
         _check_losses(
             losses, trainer.loss_columns, epoch, gan, f"epoch {len(history)}" if history else "none"
@@ -387,9 +385,9 @@ def train(
 
     if (
         model_path is not None
-        and gan["recalibrate"]
+        and gan.recalibrate
         and su.pre.mode == "quantile"
-        and gan["kind"] != "flow"
+        and gan.kind != "flow"
     ):
         _recalibrate(trainer, monitor, su.pre, derive_seed(seed, "gan_recalibrate"))
         if ck_path is not None:  # the finished checkpoint samples like the model file

@@ -34,7 +34,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ganlee.config import ConfigError
+from ganlee.errors import ConfigError
+from ganlee.settings import GanSettings
 
 __all__ = ["Trainer", "cpu_state", "load_optimizer", "matmul_tf32", "resolve_fast_path"]
 
@@ -53,9 +54,9 @@ def resolve_fast_path(name: str, device: torch.device) -> str:
 
 
 def _make_optimizer(
-    params: Sequence[nn.Parameter], gan: Mapping[str, Any], device: torch.device
+    params: Sequence[nn.Parameter], gan: GanSettings, device: torch.device
 ) -> torch.optim.Adam:
-    kw: dict[str, Any] = {"lr": float(gan["lr"]), "betas": tuple(float(b) for b in gan["betas"])}
+    kw: dict[str, Any] = {"lr": float(gan.lr), "betas": tuple(float(b) for b in gan.betas)}
     if device.type == "cuda":  # capturable: step counters on the device (needed by CUDA graphs)
         kw.update(capturable=True, fused=True)
     return torch.optim.Adam(params, **kw)
@@ -136,7 +137,7 @@ class Trainer:
     Arguments:
         generator, critic: the networks (moved to ``device``).
         data: scaled training events (n, d), float32.
-        gan: the ``gan`` config section.
+        gan: the ``gan`` settings.
         device: torch device.
         fast_path: ``eager`` or ``cuda_graph``.
 
@@ -149,19 +150,19 @@ class Trainer:
         generator: nn.Module,
         critic: nn.Module,
         data: torch.Tensor,
-        gan: Mapping[str, Any],
+        gan: GanSettings,
         device: torch.device,
         fast_path: str = "eager",
     ) -> None:
         self.device = device
         self.G = generator.to(device)
         self.D = critic.to(device)
-        self.kind = gan["kind"]
-        self.B = int(gan["batch_size"])
-        self.k = int(gan["n_critic"])
-        self.latent = int(gan["latent_dim"])
-        self.gp_weight = float(gan["gp_weight"])
-        self.clip = float(gan["clip_value"])
+        self.kind = gan.kind
+        self.B = int(gan.batch_size)
+        self.k = int(gan.n_critic)
+        self.latent = int(gan.latent_dim)
+        self.gp_weight = float(gan.gp_weight)
+        self.clip = float(gan.clip_value)
         self.data = data.to(device=device, dtype=torch.float32).contiguous()
         n = len(self.data)
         self.steps = n // (self.B * self.k)
@@ -184,7 +185,7 @@ class Trainer:
         self._zero = torch.zeros((), device=device)
         self.fast_path = fast_path
         self.graph: torch.cuda.CUDAGraph | None = None
-        self.ema_decay = float(gan.get("ema_decay", 0.0))
+        self.ema_decay = float(gan.ema_decay)
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False)
         self.ema_steps = torch.zeros((), device=device)
         self.latent_dim = self.latent

@@ -11,20 +11,18 @@ __all__ = ["register"]
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from ganlee.config import load_config
     from ganlee.mc.generate import generate
+    from ganlee.settings import load_settings
 
-    cfg = load_config(args.config)
-    generate(cfg, args.index, args.out)
+    generate(load_settings(args.config), args.index, args.out)
     return 0
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from ganlee.config import load_config
     from ganlee.mc.convert import convert
+    from ganlee.settings import load_settings
 
-    cfg = load_config(args.config)
-    convert(args.inputs, cfg, args.out, args.provenance)
+    convert(args.inputs, load_settings(args.config), args.out, args.provenance)
     return 0
 
 

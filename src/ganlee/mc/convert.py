@@ -21,9 +21,10 @@ import awkward as ak
 import numpy as np
 import vector
 
-from ganlee.config import ConfigError, config_hash
+from ganlee.config import config_hash
+from ganlee.errors import ConfigError, InputError
 from ganlee.features import FEATURE_NAMES
-from ganlee.io import InputError, check_root_file, write_features, write_json
+from ganlee.io import check_root_file, write_features, write_json
 from ganlee.mc.features import CUTS, compute_features, select
 from ganlee.mc.layouts import (
     COLLECTIONS,
@@ -36,6 +37,7 @@ from ganlee.mc.layouts import (
     resolve_layout,
 )
 from ganlee.progress import Progress
+from ganlee.settings import McSettings, Settings
 
 vector.register_awkward()
 
@@ -118,7 +120,7 @@ def _missing_branches(tree: Any, layout: Layout) -> list[str]:
     return [b for b in layout.all_branches() if b not in have]
 
 
-def inspect_input(path: str | os.PathLike[str], mc: Mapping[str, Any]) -> tuple[Layout, InputInfo]:
+def inspect_input(path: str | os.PathLike[str], mc: McSettings) -> tuple[Layout, InputInfo]:
     """Check one input file against the ``mc`` config; return its layout and a summary.
 
     Raises ``InputError`` naming the file and the missing tree or branch (or saying that the
@@ -139,16 +141,16 @@ def inspect_input(path: str | os.PathLike[str], mc: Mapping[str, Any]) -> tuple[
         raise InputError(msg) from exc
 
 
-def _inspect(p: Path, f: Any, mc: Mapping[str, Any]) -> tuple[Layout, InputInfo]:
+def _inspect(p: Path, f: Any, mc: McSettings) -> tuple[Layout, InputInfo]:
     keys = _key_names(f)
-    overrides, tree_name = mc.get("branches") or {}, mc.get("tree")
-    if mc["layout"] == "auto":
+    overrides, tree_name = dict(mc.branches), mc.tree
+    if mc.layout == "auto":
         check_override_keys(overrides)
         layout = detect_layout(f, overrides, tree_name)
         if layout is None:
             _raise_undetected(p, f, keys, overrides, tree_name)
     else:
-        layout = resolve_layout(mc["layout"], overrides, tree_name)
+        layout = resolve_layout(mc.layout, overrides, tree_name)
     assert layout is not None
     if layout.tree not in keys:
         msg = (
@@ -313,7 +315,7 @@ def _generation_summary(infos: Sequence[InputInfo], selected: int) -> dict[str, 
 
 def convert(
     inputs: Sequence[str | os.PathLike[str]],
-    cfg: Mapping[str, Any],
+    settings: Settings,
     out: str | os.PathLike[str],
     provenance: str | os.PathLike[str],
     stream: TextIO | None = None,
@@ -324,12 +326,12 @@ def convert(
     ``ConfigError`` before writing anything.
     """
     stream = stream if stream is not None else sys.stdout
-    mc = cfg["mc"]
+    mc = settings.mc
     if not inputs:
         msg = "mc-convert: no input files given"
         raise InputError(msg)
-    step = parse_step_size(mc["step_size"])
-    sel = mc["selection"]
+    step = parse_step_size(mc.step_size)
+    sel = mc.selection
     checked = [inspect_input(p, mc) for p in inputs]
     total = sum(info["entries"] for _, info in checked)
     for layout, info in checked:
@@ -379,9 +381,9 @@ def convert(
         "cutflow": flow,
         "inputs": per_file,
         "generation": _generation_summary(per_file, n_sel),
-        "selection": dict(sel),
-        "config": {"seed": cfg.get("seed"), "mc": dict(mc)},
-        "config_hash": config_hash(dict(mc)),
+        "selection": sel.to_dict(),
+        "config": {"seed": settings.seed, "mc": mc.to_dict()},
+        "config_hash": config_hash(mc.to_dict()),
         "layouts": sorted({info["layout"] for info in per_file}),
     }
     write_features(out, data)

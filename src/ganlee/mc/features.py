@@ -34,6 +34,8 @@ import awkward as ak
 import numpy as np
 import vector
 
+from ganlee.settings import McSelectionSettings
+
 vector.register_awkward()
 
 __all__ = ["CUTS", "M_Z", "compute_features", "select"]
@@ -58,7 +60,7 @@ def _sfos_pairs(leptons: ak.Array) -> ak.Array:
     return pairs[pairs.l1.charge * pairs.l2.charge < 0]
 
 
-def select(events: ak.Array, sel: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, int]]:
+def select(events: ak.Array, sel: McSelectionSettings) -> tuple[dict[str, Any], dict[str, int]]:
     """Apply the selection; return the candidates of the selected events and the cut-flow.
 
     Returns ``(candidates, cutflow)``: ``candidates`` has ``l1``, ``l2``, ``photon`` (Momentum4D,
@@ -67,20 +69,20 @@ def select(events: ak.Array, sel: Mapping[str, Any]) -> tuple[dict[str, Any], di
     left after it.
     """
     el, mu = events.Electron, events.Muon
-    el = el[(el.pt > sel["lep_pt_sublead"]) & (abs(el.eta) < sel["el_eta_max"])]
-    mu = mu[(mu.pt > sel["lep_pt_sublead"]) & (abs(mu.eta) < sel["mu_eta_max"])]
+    el = el[(el.pt > sel.lep_pt_sublead) & (abs(el.eta) < sel.el_eta_max)]
+    mu = mu[(mu.pt > sel.lep_pt_sublead) & (abs(mu.eta) < sel.mu_eta_max)]
     pairs = ak.concatenate([_sfos_pairs(el), _sfos_pairs(mu)], axis=1)
     flow: dict[str, int] = {"all": len(events)}
 
     mask = ak.num(pairs, axis=1) > 0
     flow["two_sfos_leptons"] = int(ak.sum(mask))
 
-    pairs = pairs[pairs.l1.pt > sel["lep_pt_lead"]]
+    pairs = pairs[pairs.l1.pt > sel.lep_pt_lead]
     mask = mask & (ak.num(pairs, axis=1) > 0)
     flow["leading_lepton_pt"] = int(ak.sum(mask))
 
     ph = events.Photon
-    ph = ph[(ph.pt > sel["ph_pt_min"]) & (abs(ph.eta) < sel["ph_eta_max"])]
+    ph = ph[(ph.pt > sel.ph_pt_min) & (abs(ph.eta) < sel.ph_eta_max)]
     mask = mask & (ak.num(ph, axis=1) > 0)
     flow["photon"] = int(ak.sum(mask))
 
@@ -92,15 +94,15 @@ def select(events: ak.Array, sel: Mapping[str, Any]) -> tuple[dict[str, Any], di
     l1, l2 = pair.l1, pair.l2
     gamma = ak.firsts(ph[ak.argmax(ph.pt, axis=1, keepdims=True)])
 
-    cut = (l1.deltaR(gamma) > sel["dr_lep_ph_min"]) & (l2.deltaR(gamma) > sel["dr_lep_ph_min"])
+    cut = (l1.deltaR(gamma) > sel.dr_lep_ph_min) & (l2.deltaR(gamma) > sel.dr_lep_ph_min)
     flow["dr_lepton_photon"] = int(ak.sum(cut))
 
     ll = l1 + l2
-    cut = cut & (ll.mass > sel["m_ll_min"])
+    cut = cut & (ll.mass > sel.m_ll_min)
     flow["m_ll"] = int(ak.sum(cut))
 
     m_llg = (ll + gamma).mass
-    cut = cut & (m_llg >= sel["m_llg_min"]) & (m_llg <= sel["m_llg_max"])
+    cut = cut & (m_llg >= sel.m_llg_min) & (m_llg <= sel.m_llg_max)
     flow["m_llg_window"] = int(ak.sum(cut))
 
     cut = ak.to_numpy(ak.fill_none(cut, False)).astype(bool)
@@ -114,20 +116,20 @@ def select(events: ak.Array, sel: Mapping[str, Any]) -> tuple[dict[str, Any], di
     return cands, flow
 
 
-def compute_features(cands: Mapping[str, Any], sel: Mapping[str, Any]) -> dict[str, np.ndarray]:
+def compute_features(cands: Mapping[str, Any], sel: McSelectionSettings) -> dict[str, np.ndarray]:
     """The 18 features (``ganlee.features.FEATURE_NAMES``) of selected candidates (``select``)."""
     l1, l2, gamma, met, jets = (cands[k] for k in ("l1", "l2", "photon", "met", "jets"))
     ll = l1 + l2
     llg = ll + gamma
-    dr_min = sel["jet_overlap_dr_min"]
+    dr_min = sel.jet_overlap_dr_min
     good = (
-        (jets.pt > sel["jet_pt_min"])
+        (jets.pt > sel.jet_pt_min)
         & (l1.deltaR(jets) > dr_min)
         & (l2.deltaR(jets) > dr_min)
         & (gamma.deltaR(jets) > dr_min)
     )
-    n_jets = ak.sum(good & (abs(jets.eta) < sel["jet_eta_max"]), axis=1)
-    n_central = ak.sum(good & (abs(jets.eta) < sel["central_jet_eta_max"]), axis=1)
+    n_jets = ak.sum(good & (abs(jets.eta) < sel.jet_eta_max), axis=1)
+    n_central = ak.sum(good & (abs(jets.eta) < sel.central_jet_eta_max), axis=1)
     cols = {
         "m_llg": llg.mass,
         "phi_llg": llg.phi,

@@ -41,10 +41,11 @@ from typing import Any
 
 import numpy as np
 
-from ganlee.config import ConfigError
+from ganlee.errors import ConfigError
 from ganlee.mc.layouts import GENERATOR_METADATA_KEY
 from ganlee.progress import Progress
 from ganlee.seeds import derive_seed
+from ganlee.settings import McGenerateSettings, Settings
 
 __all__ = [
     "TREE_NAME",
@@ -67,18 +68,18 @@ def pythia_seed(master_seed: int, index: int) -> int:
     return derive_seed(master_seed, "mc_generate", index) % _PYTHIA_SEED_MAX or _PYTHIA_SEED_MAX
 
 
-def pythia_settings(gen: Mapping[str, Any], seed: int) -> list[str]:
-    """The Pythia settings strings for the ``mc.generate`` config section and a Pythia seed."""
-    realism = gen["realism"]
+def pythia_settings(gen: McGenerateSettings, seed: int) -> list[str]:
+    """The Pythia settings strings for the ``mc.generate`` settings and a Pythia seed."""
+    realism = gen.realism
     settings = [
-        f"Beams:eCM = {float(gen['sqrt_s'])}",
+        f"Beams:eCM = {float(gen.sqrt_s)}",
         "WeakBosonAndParton:ffbar2gmZgm = on",
         "23:onMode = off",
         "23:onIfAny = 11 13",
         "23:mMin = 40.",
-        f"PhaseSpace:mHatMin = {float(gen['m_hat_min'])}",
-        f"PhaseSpace:mHatMax = {float(gen['m_hat_max'])}",
-        f"PhaseSpace:pTHatMin = {float(gen['pt_hat_min'])}",
+        f"PhaseSpace:mHatMin = {float(gen.m_hat_min)}",
+        f"PhaseSpace:mHatMax = {float(gen.m_hat_max)}",
+        f"PhaseSpace:pTHatMin = {float(gen.pt_hat_min)}",
         "SpaceShower:pTmaxMatch = 2",
         "Print:quiet = on",
         "Next:numberCount = 0",
@@ -97,7 +98,7 @@ def pythia_settings(gen: Mapping[str, Any], seed: int) -> list[str]:
             f"got {realism!r}"
         )
         raise ConfigError(msg)
-    settings += list(gen.get("extra_settings", []))
+    settings += list(gen.extra_settings)
     return settings
 
 
@@ -207,7 +208,7 @@ def write_objects(
 
 
 def generate(
-    cfg: Mapping[str, Any],
+    settings: Settings,
     index: int,
     out: str | os.PathLike[str],
     stream: Any = None,
@@ -223,20 +224,20 @@ def generate(
     from ganlee.mc.detector import simulate
 
     stream = stream if stream is not None else sys.stderr
-    gen = cfg["mc"]["generate"]
+    gen = settings.mc.generate
     if index < 0:
         msg = f"--index must be >= 0, got {index}"
         raise ConfigError(msg)
-    n_total, batch_size = int(gen["events_per_job"]), int(gen["batch_size"])
-    seed = pythia_seed(cfg["seed"], index)
-    detector_seed = derive_seed(cfg["seed"], "mc_detector", index)
-    settings = pythia_settings(gen, seed)
+    n_total, batch_size = int(gen.events_per_job), int(gen.batch_size)
+    seed = pythia_seed(settings.seed, index)
+    detector_seed = derive_seed(settings.seed, "mc_detector", index)
+    strings = pythia_settings(gen, seed)
     rng = np.random.default_rng(detector_seed)
     t0 = time.perf_counter()
-    pythia = _make_pythia(settings)
+    pythia = _make_pythia(strings)
     table = _ParticleTable(pythia.particleData)
     print(
-        f"[mc-generate] job {index}: {n_total} events, realism {gen['realism']}, "
+        f"[mc-generate] job {index}: {n_total} events, realism {gen.realism}, "
         f"batches of {batch_size}, "
         f"Pythia seed {seed}",
         file=stream,
@@ -272,12 +273,12 @@ def generate(
         info = pythia.infoPython()
         meta.update(
             index=index,
-            master_seed=int(cfg["seed"]),
+            master_seed=int(settings.seed),
             pythia_seed=seed,
             detector_seed=detector_seed,
             events=progress.done,
-            realism=gen["realism"],
-            settings=settings,
+            realism=gen.realism,
+            settings=strings,
             sigma_gen_pb=float(info.sigmaGen()) * 1e9,
             sigma_err_pb=float(info.sigmaErr()) * 1e9,
             objects=counts,

@@ -33,7 +33,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from ganlee.config import ConfigError
+from ganlee.errors import ConfigError
 
 __all__ = [
     "COLLECTIONS",

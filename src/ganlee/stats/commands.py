@@ -101,17 +101,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _aggregate(args: argparse.Namespace) -> int:
     from ganlee.chunks import resolve_chunk_paths
-    from ganlee.config import load_config
     from ganlee.io import json_safe, write_json
+    from ganlee.settings import load_settings
     from ganlee.stats import lee
     from ganlee.stats.headline import format_headline, headline, read_optional_json
 
-    cfg = load_config(args.config)
+    settings = load_settings(args.config)
     t0 = time.perf_counter()
     paths, from_dir = resolve_chunk_paths(args.chunks)
     res = lee.aggregate(
         paths,
-        cfg,
+        settings,
         observed=args.observed,
         observed_z=args.observed_z,
         skip_beyond=from_dir,
@@ -186,12 +186,11 @@ def _num(v: float | None) -> str:
 
 
 def _plots(args: argparse.Namespace) -> int:
-    from ganlee.config import load_config
+    from ganlee.settings import load_settings
     from ganlee.stats.plots import lee_plots
 
-    cfg = load_config(args.config)
     written = lee_plots(
-        cfg,
+        load_settings(args.config),
         summary=args.summary,
         zmax=args.zmax,
         hist_path=args.hist,

@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 from ganlee.chunks import Chunk, read_chunk
 from ganlee.io import InputError, file_hash
 from ganlee.progress import Progress
+from ganlee.settings import Settings
 from ganlee.stats.lee_checks import (
     background_summary,
     check_complete,
@@ -365,7 +366,7 @@ class LeeAccumulator:
 
 def aggregate(
     chunks: Iterable[str | os.PathLike[str]],
-    cfg: dict[str, Any],
+    settings: Settings,
     observed: str | os.PathLike[str] | None = None,
     observed_z: float | None = None,
     skip_beyond: bool = False,
@@ -376,7 +377,7 @@ def aggregate(
 ) -> LeeResult:
     """Aggregate toy chunk files (streamed) into a ``LeeResult``.
 
-    ``cfg`` is a validated ganlee config (``toys.n_toys`` and the ``lee`` section are used).
+    ``settings``: the configuration (``toys.n_toys`` and the ``lee`` section are used).
     ``observed``: the observed-data ``.npz`` (same keys, K=1, plus ``edges``/``counts``); its
     local ``z_max`` gets a global significance. ``observed_z``: a further local Z to convert
     (default ``lee.observed_z``). ``partial``: aggregate the toys the chunks hold even when
@@ -386,14 +387,14 @@ def aggregate(
     ``background``: rule fit_model's choice file the toys were fitted with (its hash must be the
     chunks' ``background_hash``); its choice and spurious-signal ratios go into the summary.
     """
-    lee = cfg["lee"]
+    lee = settings.lee
     paths = list(chunks)
     acc = LeeAccumulator(
-        n_toys=int(cfg["toys"]["n_toys"]),
-        z0=float(lee["z0"]),
-        cl=float(lee["cl"]),
-        zmax_bins=int(lee["zmax_bins"]),
-        zmax_range=(float(lee["zmax_range"][0]), float(lee["zmax_range"][1])),
+        n_toys=int(settings.toys.n_toys),
+        z0=float(lee.z0),
+        cl=float(lee.cl),
+        zmax_bins=int(lee.zmax_bins),
+        zmax_range=(float(lee.zmax_range[0]), float(lee.zmax_range[1])),
         skip_beyond=skip_beyond,
         partial=partial,
     )
@@ -406,7 +407,7 @@ def aggregate(
         acc.add(ch)
         if prog:
             prog.update(1)
-    res = acc.finish(table_z=[float(z) for z in lee["table_z"]])
+    res = acc.finish(table_z=[float(z) for z in lee.table_z])
     zs = np.sort(res.z_max[np.isfinite(res.z_max)])
     gv = res.summary["gross_vitells"]["union"]
     gv_scan = res.summary["gross_vitells"]["scan"]
@@ -421,8 +422,9 @@ def aggregate(
         ob = read_chunk(observed, observed=True)
         if model is not None:
             check_model_hash(ob, model, model_hash)
-        res.summary["observed"] = observed_summary(ob, acc, zs, gv, gv_scan)
-    zq = observed_z if observed_z is not None else lee.get("observed_z")
+        assert acc.ref is not None
+        res.summary["observed"] = observed_summary(ob, acc.ref, acc.cl, zs, gv, gv_scan)
+    zq = observed_z if observed_z is not None else lee.observed_z
     if zq is not None and not (math.isfinite(float(zq)) and float(zq) >= 0):
         msg = (
             f"observed local Z must be a finite number >= 0, got {zq} "

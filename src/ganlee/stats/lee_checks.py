@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -15,9 +15,6 @@ from numpy.typing import NDArray
 from ganlee.chunks import Chunk
 from ganlee.io import InputError, file_hash
 from ganlee.stats.lee_formulas import global_significance
-
-if TYPE_CHECKING:
-    from ganlee.stats.lee import LeeAccumulator
 
 __all__ = [
     "STUDY_HASHES",
@@ -70,19 +67,20 @@ def check_observed(ob: Chunk, ref: Chunk) -> None:
 
 def observed_summary(
     ob: Chunk,
-    acc: LeeAccumulator,
+    ref: Chunk,
+    cl: float,
     zs: NDArray[np.float64],
     gv: dict[str, Any],
     gv_scan: dict[str, Any],
 ) -> dict[str, Any]:
-    """Global significance of the observed z_max and the goodness of fit of each selection."""
-    assert acc.ref is not None
-    check_observed(ob, acc.ref)
+    """Global significance of the observed z_max (against the toys' sorted ``zs``; ``ref`` a toy
+    chunk, ``cl`` the intervals' level) and the goodness of fit of each selection."""
+    check_observed(ob, ref)
     zobs = float(ob.z_max[0])
     if not math.isfinite(zobs):
         msg = f"observed file '{ob.path}': z_max is not finite (every fit failed)"
         raise InputError(msg)
-    sig = global_significance(zobs, zs, gv, acc.cl, gv_scan)
+    sig = global_significance(zobs, zs, gv, cl, gv_scan)
     sig.update(
         {
             "source": str(ob.path),
@@ -132,7 +130,7 @@ def background_summary(ref: Chunk | None, choice: str | os.PathLike[str] | None)
             f"selection, not with the background choice '{choice}'"
         )
         return out
-    from ganlee.background.choice import choice_summary, read_choice
+    from ganlee.background_choice import choice_summary, read_choice
 
     ch = read_choice(choice, ref.selections)
     if ch.hash != ref.background_hash:
@@ -179,8 +177,8 @@ def fmt_range(a: int, b: int) -> str:
 
 def _chunk_size_from(config_json: str) -> int | None:
     try:
-        cfg = json.loads(config_json)
-        return int(cfg["toys"]["chunk_size"])
+        job = json.loads(config_json)
+        return int(job["toys"]["chunk_size"])
     except Exception:
         return None
 

@@ -56,7 +56,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ganlee.stats.lee_grid import grid_p_global
+from ganlee.stats.lee_grid import grid_p_global, upcrossings_sq
 
 __all__ = [
     "GV_BOUNDS",
@@ -151,13 +151,6 @@ def count_upcrossings(z_scan: ArrayLike, z_level: float) -> NDArray[np.int64]:
     """
     z = np.asarray(z_scan, dtype=np.float64)
     return upcrossings_sq(z * z, float(z_level) ** 2)
-
-
-def upcrossings_sq(c: NDArray[Any], c0: float) -> NDArray[np.int64]:
-    """Upcrossings of already squared scans ``c`` above ``c0`` (see ``count_upcrossings``)."""
-    c0 = c.dtype.type(c0)
-    up = (c[..., :-1] <= c0) & (c[..., 1:] > c0)
-    return np.count_nonzero(up, axis=-1).astype(np.int64)
 
 
 def selection_max_scan(z: ArrayLike) -> NDArray[np.float64]:

@@ -49,7 +49,16 @@ __all__ = [
     "grid_upcrossing_prob",
     "gv_cross_check",
     "rho_from_a",
+    "upcrossings_sq",
 ]
+
+
+def upcrossings_sq(c: NDArray[Any], c0: float) -> NDArray[np.int64]:
+    """Upcrossings of already squared scans ``c`` above ``c0`` along the last axis
+    (``ganlee.stats.lee_formulas.count_upcrossings``): NaN points neither start nor end one."""
+    c0 = c.dtype.type(c0)
+    up = (c[..., :-1] <= c0) & (c[..., 1:] > c0)
+    return np.count_nonzero(up, axis=-1).astype(np.int64)
 
 
 def grid_upcrossing_prob(u: ArrayLike, a: ArrayLike) -> NDArray[np.float64]:
@@ -209,8 +218,6 @@ class LevelCounts:
 
     def add(self, c: NDArray[Any], valid: NDArray[np.bool_]) -> None:
         """Fold the squared scans ``c[K, S, M]`` of a chunk's toys (``valid``: finite z_max)."""
-        from ganlee.stats.lee_formulas import upcrossings_sq
-
         c_comb = np.fmax.reduce(c, axis=1)  # [K, M]: max over selections (Z >= 0, so of Z^2 too)
         cv = c[valid]
         self.points += np.isfinite(cv).sum(axis=(0, 2))

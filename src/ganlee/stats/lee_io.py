@@ -6,23 +6,38 @@ from __future__ import annotations
 import os
 import pickle
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ganlee.io import InputError, atomic_path
 
-if TYPE_CHECKING:
-    from ganlee.stats.lee import LeeResult
-
-__all__ = ["ZMAX_COLUMNS", "load_hist", "read_zmax_csv", "save_hist", "write_zmax_csv"]
+__all__ = [
+    "ZMAX_COLUMNS",
+    "ZmaxTable",
+    "load_hist",
+    "read_zmax_csv",
+    "save_hist",
+    "write_zmax_csv",
+]
 
 
 ZMAX_COLUMNS = ("toy_index", "seed", "z_max", "mass_at_max", "selection_at_max", "n_failed")
 
 
-def write_zmax_csv(path: str | os.PathLike[str], res: LeeResult) -> None:
+class ZmaxTable(Protocol):
+    """The per-toy columns of an aggregation (``ganlee.stats.lee.LeeResult`` has them)."""
+
+    toy_index: NDArray[np.int64]
+    seed: NDArray[np.int64]
+    z_max: NDArray[np.float64]
+    mass_at_max: NDArray[np.float64]
+    selection_at_max: NDArray[np.float64]
+    n_failed: NDArray[np.int64]
+
+
+def write_zmax_csv(path: str | os.PathLike[str], res: ZmaxTable) -> None:
     """Atomically write one row per toy: ``ZMAX_COLUMNS`` (``toy_index, seed, z_max,
     mass_at_max, selection_at_max, n_failed``)."""
     import io

@@ -35,6 +35,7 @@ from ganlee.plotstyle import (
     selection_label,
     use_style,
 )
+from ganlee.settings import Settings
 from ganlee.stats.plots_scan import Toy
 
 __all__ = ["PLOT_NAMES", "data_label", "lee_figures", "lee_plots"]
@@ -55,11 +56,10 @@ _GV_COLOR = "tab:red"
 _TOY_COLOR = "tab:orange"
 
 
-def data_label(cfg: dict[str, Any]) -> str:
+def data_label(settings: Settings) -> str:
     """Legend name of the analysed dataset: "Observed" for a user's file
     (``lee.observed.features``), "MC as data" when it is the MC features file (the default)."""
-    features = cfg.get("lee", {}).get("observed", {}).get("features")
-    return "Observed" if features else "MC as data"
+    return "Observed" if settings.lee.observed.features else "MC as data"
 
 
 def _gv_label(gv: dict[str, Any], scan: bool = False) -> str:
@@ -329,7 +329,7 @@ def _plot_upcrossings(plt: Any, summary: dict[str, Any]) -> Any:
 
 
 def lee_figures(
-    cfg: dict[str, Any],
+    settings: Settings,
     summary: dict[str, Any],
     table: dict[str, np.ndarray],
     hist: Any,
@@ -341,7 +341,7 @@ def lee_figures(
     observed chunk (or None) and the first toys' scans (``plots_scan.first_toys``)."""
     from ganlee.stats.plots_scan import plot_location, plot_observed_fit, plot_scans
 
-    name = data_label(cfg)
+    name = data_label(settings)
     plt = use_style()
     yield "zmax_hist", _plot_zmax_hist(plt, hist, summary, name)
     yield "pglobal", _plot_pglobal(plt, summary, name)
@@ -349,11 +349,11 @@ def lee_figures(
     yield "upcrossings", _plot_upcrossings(plt, summary)
     yield "zmax_location", plot_location(plt, summary, table, name)
     yield "scans", plot_scans(plt, summary, list(toys), observed, name)
-    yield "observed_fit", plot_observed_fit(plt, cfg, summary, observed, name)
+    yield "observed_fit", plot_observed_fit(plt, settings.fit, summary, observed, name)
 
 
 def lee_plots(
-    cfg: dict[str, Any],
+    settings: Settings,
     summary: str | os.PathLike[str],
     zmax: str | os.PathLike[str],
     hist_path: str | os.PathLike[str],
@@ -371,8 +371,8 @@ def lee_plots(
     table = read_zmax_csv(zmax)
     h = load_hist(hist_path)
     obs = read_chunk(observed, observed=True) if observed else None
-    toys = first_toys(chunks, int(cfg["lee"]["n_scan_plots"]))
+    toys = first_toys(chunks, int(settings.lee.n_scan_plots))
     written: list[Path] = []
-    for name, fig in lee_figures(cfg, summ, table, h, obs, toys):
+    for name, fig in lee_figures(settings, summ, table, h, obs, toys):
         written += save_figure(fig, outdir, name)
     return written

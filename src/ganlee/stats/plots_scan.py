@@ -22,6 +22,7 @@ from ganlee.plotstyle import (
     ratio_panel,
     selection_label,
 )
+from ganlee.settings import FitSettings
 
 __all__ = ["first_toys", "plot_location", "plot_observed_fit", "plot_scans"]
 
@@ -158,7 +159,7 @@ def _fit_text(res: dict[str, Any], observed: Any, summary: dict[str, Any]) -> st
 
 
 def plot_observed_fit(
-    plt: Any, cfg: dict[str, Any], summary: dict[str, Any], observed: Any, name: str
+    plt: Any, fit: FitSettings, summary: dict[str, Any], observed: Any, name: str
 ) -> Any:
     """The dataset's m_llg spectrum in the selection of its ``z_max`` with both fits, and the
     pulls ``(n - b) / sqrt(b)`` (arrows mark pulls outside the panel)."""
@@ -166,7 +167,7 @@ def plot_observed_fit(
         return _no_dataset(plt)
     from ganlee.stats.fit import FitSpec, fit_point
 
-    spec = FitSpec.from_config(cfg)
+    spec = FitSpec.from_settings(fit)
     sels = observed.selections
     s = int(np.argmin(np.abs(sels - observed.selection_at_max[0])))
     if getattr(observed, "background_models", None) is not None:  # the model the fits used

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -34,13 +33,16 @@ from torch import nn
 from torch.nn import functional as F
 
 from ganlee.progress import Progress
+from ganlee.settings import DnnSettings
 
 __all__ = [
-    "DNNConfig",
+    "ADAM_BETAS",
+    "ADAM_EPS",
     "StackedMLP",
     "hash_bits",
     "hash_permutation",
     "hash_uniform",
+    "lr_at",
     "predict_logits",
     "train_stacked",
 ]
@@ -114,35 +116,14 @@ def hash_permutation(
 
 
 # ----------------------------------------------------------------------------- the model
-@dataclass(frozen=True)
-class DNNConfig:
-    """Training settings of the classifier (config section ``toys.dnn``)."""
+#: Adam's moment decays and Keras's epsilon (the reference analysis trained with Keras).
+ADAM_BETAS = (0.9, 0.999)
+ADAM_EPS = 1.0e-7
 
-    layers: tuple[int, ...] = (360, 180, 180, 90, 180)
-    lr: float = 1.0e-3
-    decay: float = 3.0e-4
-    epochs: int = 8
-    batch_size: int = 128
-    dtype: str = "float32"
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1.0e-7  # Keras's Adam epsilon
 
-    @classmethod
-    def from_config(cls, dnn: dict[str, Any]) -> DNNConfig:
-        """Build from the ``toys.dnn`` mapping of a validated config."""
-        return cls(
-            layers=tuple(int(w) for w in dnn["layers"]),
-            lr=float(dnn["lr"]),
-            decay=float(dnn["decay"]),
-            epochs=int(dnn["epochs"]),
-            batch_size=int(dnn["batch_size"]),
-            dtype=str(dnn["dtype"]),
-        )
-
-    def lr_at(self, step: int) -> float:
-        """Keras time-based decay: ``lr / (1 + decay * step)``, ``step`` = updates already done."""
-        return self.lr / (1.0 + self.decay * step)
+def lr_at(dnn: DnnSettings, step: int) -> float:
+    """Keras time-based decay: ``lr / (1 + decay * step)``, ``step`` = updates already done."""
+    return float(dnn.lr) / (1.0 + float(dnn.decay) * step)
 
 
 class StackedMLP(nn.Module):
@@ -226,10 +207,10 @@ def _autocast(device: torch.device, dtype: str):
 
 
 def _make_adam(
-    params: list[nn.Parameter], cfg: DNNConfig, device: torch.device
+    params: list[nn.Parameter], dnn: DnnSettings, device: torch.device
 ) -> torch.optim.Adam:
     kw: dict[str, Any] = {"fused": True} if device.type == "cuda" else {"foreach": True}
-    return torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, **kw)
+    return torch.optim.Adam(params, lr=float(dnn.lr), betas=ADAM_BETAS, eps=ADAM_EPS, **kw)
 
 
 def train_stacked(
@@ -237,7 +218,7 @@ def train_stacked(
     data: torch.Tensor,
     labels: torch.Tensor,
     shuffle_seeds: torch.Tensor | Sequence[Sequence[int]],
-    cfg: DNNConfig,
+    dnn: DnnSettings,
     rows: torch.Tensor | None = None,
     progress: Progress | None = None,
 ) -> torch.Tensor:
@@ -249,7 +230,8 @@ def train_stacked(
         labels: ``(R,)`` 0 for sample 1, 1 for sample 2.
         shuffle_seeds: ``(K, epochs)`` non-negative seeds; epoch e of model k visits its rows
             in the order ``hash_permutation(shuffle_seeds[k, e])``.
-        cfg: learning rate, decay, epochs, per-model batch size, dtype.
+        dnn: the ``toys.dnn`` settings: learning rate, decay, epochs, per-model batch size,
+            dtype.
         rows: ``(K, N)`` the rows of ``data`` model k trains on. ``None``: model k trains on the
             contiguous block ``data[k*N:(k+1)*N]`` with ``N = R // K``.
         progress: optional progress line (one update per epoch).
@@ -272,9 +254,9 @@ def train_stacked(
             raise ValueError(msg)
         n_rows = rows.shape[1]
     seeds = torch.as_tensor(shuffle_seeds, dtype=torch.int64, device=device)
-    if tuple(seeds.shape) != (K, cfg.epochs):
+    if tuple(seeds.shape) != (K, dnn.epochs):
         msg = (
-            f"train_stacked: shuffle_seeds must have shape ({K}, {cfg.epochs}), "
+            f"train_stacked: shuffle_seeds must have shape ({K}, {dnn.epochs}), "
             f"got {tuple(seeds.shape)}"
         )
         raise ValueError(msg)
@@ -282,12 +264,12 @@ def train_stacked(
         msg = "train_stacked: every model needs at least one training row"
         raise ValueError(msg)
     labels = labels.to(device=device, dtype=torch.float32)
-    bs = cfg.batch_size
+    bs = int(dnn.batch_size)
     steps = math.ceil(n_rows / bs)
-    opt = _make_adam(list(net.parameters()), cfg, device)
-    history = torch.zeros(cfg.epochs, K, device=device)
+    opt = _make_adam(list(net.parameters()), dnn, device)
+    history = torch.zeros(dnn.epochs, K, device=device)
     step = 0
-    for epoch in range(cfg.epochs):
+    for epoch in range(dnn.epochs):
         perm = hash_permutation(seeds[:, epoch], n_rows, device=device)
         idx_all = perm + offsets if rows is None else rows.gather(1, perm)
         epoch_loss = torch.zeros(K, device=device)
@@ -295,13 +277,13 @@ def train_stacked(
             idx = idx_all[:, s * bs : (s + 1) * bs]
             xb = data[idx]
             yb = labels[idx]
-            with _autocast(device, cfg.dtype):
+            with _autocast(device, dnn.dtype):
                 logits = net(xb)
             loss_k = F.binary_cross_entropy_with_logits(logits.float(), yb, reduction="none").mean(
                 1
             )
             for group in opt.param_groups:
-                group["lr"] = cfg.lr_at(step)
+                group["lr"] = lr_at(dnn, step)
             opt.zero_grad(set_to_none=True)
             loss_k.sum().backward()
             opt.step()

@@ -93,23 +93,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _engine(args: argparse.Namespace) -> Any:
-    from ganlee.config import load_config
+    from ganlee.background_choice import read_choice
     from ganlee.device import resolve_device
+    from ganlee.settings import load_settings
     from ganlee.toys.run import ToyEngine
     from ganlee.toys.sources import make_source
 
-    cfg = load_config(args.config)
-    device = resolve_device(args.device or cfg["device"])
-    source = make_source(cfg, args.features, args.model, device)
+    settings = load_settings(args.config)
+    device = resolve_device(args.device or settings.device)
+    source = make_source(settings, args.features, args.model, device)
     choice = None
     background = args.background
     if background is None and Path(_BACKGROUND).is_file():
         background = _BACKGROUND
     if background is not None:
-        from ganlee.background.choice import read_choice
-
-        choice = read_choice(background, cfg["toys"]["selections"])
-    return ToyEngine(cfg, source, background=choice)
+        choice = read_choice(background, settings.toys.selections)
+    return ToyEngine(settings, source, background=choice)
 
 
 def _toys(args: argparse.Namespace) -> int:
@@ -144,14 +143,13 @@ def format_z_table(result: dict[str, Any], k: int = 0) -> str:
 def format_options(engine: Any, result: dict[str, Any], k: int = 0) -> list[str]:
     """Lines on the validation options of toy ``k``: the injection (when ``toys.inject`` is on)
     and the diagnostics (when ``toys.diagnostics`` is on); none at the defaults."""
-    s = engine.settings
     lines = []
-    if s.inject.enabled:
+    if engine.injection.enabled:
         lines.append(
-            f"injection: {s.inject.describe()}; sample 2 = {engine.n2} background + "
+            f"injection: {engine.injection.describe()}; sample 2 = {engine.n2} background + "
             f"{engine.n_signal} signal events"
         )
-    if s.diagnostics:
+    if engine.toys.diagnostics:
         lines.append(
             f"diagnostics: AUC(sample 1 vs sample 2) = {float(result['auc'][k]):.4f}, "
             f"corr(DNN response, m_llg) = {float(result['response_mllg_corr'][k]):.4f}"

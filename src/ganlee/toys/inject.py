@@ -1,4 +1,5 @@
-"""Signal injection into sample 2 of a toy: a Gaussian resonance in m_llg (config ``toys.inject``).
+"""Signal injection into sample 2 of a toy: a Gaussian resonance in m_llg (config ``toys.inject``,
+resolved as ``ganlee.settings.Settings.injection``).
 
 Exactly ``n_signal`` events (not Poisson-fluctuated: the injected strength is a fixed input of a
 sensitivity study, and the yield of a real signal fluctuates with its background anyway) are
@@ -35,21 +36,20 @@ The Asimov significance a strong injected signal is compared with is
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from scipy.special import ndtr, ndtri
 
-from ganlee.config import ConfigError
+from ganlee.errors import ConfigError
 from ganlee.features import FEATURE_NAMES
 from ganlee.seeds import derive_seed
+from ganlee.settings import Injection
 
 __all__ = [
     "SIGNAL_SOURCES",
-    "InjectSettings",
+    "Injection",
     "draw_signal",
     "signal_fractions",
     "truncated_normal",
@@ -57,81 +57,9 @@ __all__ = [
 ]
 
 #: Supported ``toys.inject.source`` values.
-SIGNAL_SOURCES = ("background_mllg",)
+SIGNAL_SOURCES = Injection.SOURCES
 
 _COL = {name: j for j, name in enumerate(FEATURE_NAMES)}
-
-
-@dataclass(frozen=True)
-class InjectSettings:
-    """The ``toys.inject`` section, resolved: ``width`` is a number, ``window`` the histogram range.
-
-    Example:
-        >>> s = InjectSettings(n_signal=0)
-        >>> s.enabled
-        False
-    """
-
-    n_signal: int = 0
-    mass: float = 150.0
-    width: float = 2.5
-    source: str = "background_mllg"
-    window: tuple[float, float] = (130.0, 170.0)
-
-    @property
-    def enabled(self) -> bool:
-        return self.n_signal > 0
-
-    @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> InjectSettings:
-        """From a validated config: ``toys.inject``, with ``fit.sigma`` and the ``fit`` window.
-
-        Checked only when the injection is on (``n_signal > 0``): raises ``ConfigError`` naming
-        ``toys.inject.*`` for a mass outside the histogram range, a width <= 0 or an unknown
-        source, and naming ``fit.hist_low``/``fit.hist_high`` for an inverted histogram range.
-        """
-        inj = {
-            "n_signal": 0,
-            "mass": 150.0,
-            "width": None,
-            "source": "background_mllg",
-            **cfg["toys"].get("inject", {}),
-        }
-        fit = cfg["fit"]
-        lo, hi = float(fit["hist_low"]), float(fit["hist_high"])
-        n = int(inj["n_signal"])
-        if n < 0:
-            msg = f"config key 'toys.inject.n_signal' must be >= 0, got {n}"
-            raise ConfigError(msg)
-        mass = float(inj["mass"])
-        width = float(fit["sigma"] if inj["width"] is None else inj["width"])
-        source = str(inj["source"])
-        if n == 0:
-            return cls(n_signal=0, mass=mass, width=width, source=source, window=(lo, hi))
-        if not hi > lo:
-            msg = f"config key 'fit.hist_high' ({hi}) must be above 'fit.hist_low' ({lo})"
-            raise ConfigError(msg)
-        if not (math.isfinite(width) and width > 0):
-            msg = f"config key 'toys.inject.width' must be a number > 0 or null, got {width}"
-            raise ConfigError(msg)
-        if not (lo <= mass <= hi):
-            msg = (
-                f"config key 'toys.inject.mass' = {mass} GeV is outside the m_llg histogram "
-                f"range [{lo}, {hi}] (fit.hist_low, fit.hist_high)"
-            )
-            raise ConfigError(msg)
-        if source not in SIGNAL_SOURCES:
-            msg = f"config key 'toys.inject.source' must be one of {SIGNAL_SOURCES}, got {source!r}"
-            raise ConfigError(msg)
-        return cls(n_signal=n, mass=mass, width=width, source=source, window=(lo, hi))
-
-    def describe(self) -> str:
-        """One line for logs and the ``toy`` CLI."""
-        return (
-            f"{self.n_signal} signal event(s) injected into sample 2 only, m_llg ~ "
-            f"N({self.mass:g}, {self.width:g}) GeV truncated to [{self.window[0]:g}, "
-            f"{self.window[1]:g}], features: {self.source}"
-        )
 
 
 def truncated_normal(
@@ -185,7 +113,7 @@ def with_mllg(events: torch.Tensor, m_llg: torch.Tensor) -> torch.Tensor:
 
 
 def draw_signal(
-    source: Any, settings: InjectSettings, seed: int, key: tuple[int | str, ...]
+    source: Any, settings: Injection, seed: int, key: tuple[int | str, ...]
 ) -> torch.Tensor:
     """The injected events of the toy keyed ``key`` (e.g. ``("toy", i)``): ``(n_signal, 18)``.
 

@@ -18,7 +18,7 @@ width W (``toys.pad_passes``; W = ``models_per_batch`` toys, or ``chunk_size``):
 the same shapes whichever toys share a pass, and toy i reproduces bit for bit.
 
 The arrays returned are those of a chunk file (``ganlee.chunks``). ``config_hash`` hashes
-``toy_config(cfg)`` (what defines a toy's result); ``config_json`` is what the job ran with.
+``toy_config(settings)`` (what defines a toy's result); ``config_json`` is what the job ran with.
 Validation options, both off by default (off, the files and every Z are what they were without
 them): ``toys.inject`` appends ``n_signal`` signal events to sample 2 only
 (``ganlee.toys.inject``; the selections are fractions of ``sample2_size + n_signal``);
@@ -32,21 +32,22 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import TextIO
 
 import numpy as np
 import torch
 
-from ganlee.background.choice import Choice, fixed_choice
-from ganlee.config import ConfigError, config_hash
+from ganlee.background_choice import Choice, fixed_choice
+from ganlee.config import config_hash
+from ganlee.errors import ConfigError
 from ganlee.features import feature_shape_problem
 from ganlee.progress import Progress
 from ganlee.seeds import derive_seed
+from ganlee.settings import Settings, ToySizes
 from ganlee.stats.fit import FitSpec
 from ganlee.toys.fits import fit_histograms
 from ganlee.toys.inject import draw_signal
 from ganlee.toys.settings import (
-    ToySettings,
     check_folds,
     pass_width,
     selection_sizes,
@@ -61,7 +62,6 @@ from ganlee.toys.training import Key, draw_batch, pad_keys, random_scores, score
 __all__ = [
     "Timing",
     "ToyEngine",
-    "ToySettings",
     "selection_sizes",
     "toy_config",
 ]
@@ -71,51 +71,62 @@ DrawSample2 = Callable[[Key], torch.Tensor]
 
 
 class ToyEngine:
-    """Runs toys (or the observed-data analysis) for one validated config and one source.
+    """Runs toys (or the observed-data analysis) for one configuration and one source.
 
     Arguments:
-        cfg: a validated config (``ganlee.config.load_config``).
+        settings: the typed configuration (``ganlee.settings``).
         source: where events come from (``ganlee.toys.sources``).
+        sizes: the toy sizes resolved against the dataset the toys calibrate
+            (``Settings.toy_sizes``); default: against the source's MC size.
         stream: where progress and summaries go (default stderr, the rule's log).
+        background: the background model of each selection (rule fit_model's choice file,
+            ``ganlee.background_choice``); default ``fit.background`` for every selection.
     """
 
     def __init__(
         self,
-        cfg: dict[str, Any],
+        settings: Settings,
         source: SampleSource,
+        sizes: ToySizes | None = None,
         stream: TextIO | None = None,
         background: Choice | None = None,
     ) -> None:
-        self.cfg = cfg
-        self.settings = s = ToySettings.from_config(cfg)
+        self.settings = settings
+        #: the ``toys`` section and the resolved signal injection
+        self.toys = t = settings.toys
+        self.injection = settings.injection
         self.source = source
         self.device = source.device
         self.stream = stream if stream is not None else sys.stderr
-        self.spec = FitSpec.from_config(cfg)
+        self.spec = FitSpec.from_settings(settings.fit)
         self.edges = np.asarray(self.spec.edges, dtype=np.float64)
         self.masses = np.asarray(self.spec.masses, dtype=np.float64)
-        self.dtype = training_dtype(s, self.device, self.stream)
-        self.n1 = int(s.sample1_size if s.sample1_size is not None else source.n_mc)
+        self.dtype = training_dtype(t, self.device, self.stream)
+        self.toy_sizes = sizes if sizes is not None else settings.toy_sizes(n_mc=source.n_mc)
+        self.n1 = int(self.toy_sizes.sample1)
         #: background events drawn for sample 2; injection adds ``n_signal`` (``n2_total``)
-        self.n2 = int(s.sample2_size if s.sample2_size is not None else source.n_mc)
-        self.n_signal = s.inject.n_signal
+        self.n2 = int(self.toy_sizes.sample2)
+        self.n_signal = self.injection.n_signal
         self.n2_total = self.n2 + self.n_signal
         what2 = f"sample 2 with {self.n_signal} injected events" if self.n_signal else "sample 2"
-        self.sizes = selection_sizes(s.selections, self.n2_total, what2)
-        check_folds(s, self.n1, "sample 1")
-        check_folds(s, self.n2_total, "sample 2")
+        self.sizes = selection_sizes(t.selections, self.n2_total, what2)
+        check_folds(t, self.n1, "sample 1")
+        check_folds(t, self.n2_total, "sample 2")
         #: what the job ran with (config_json): seed, device and the whole toys and fit sections
-        self.job_config = {k: cfg[k] for k in ("seed", "device", "toys", "fit")}
-        self.config_hash = config_hash(toy_config(cfg))
+        self.job_config = {
+            "seed": settings.seed,
+            "device": settings.device,
+            "toys": t.to_dict(),
+            "fit": settings.fit.to_dict(),
+        }
+        self.config_hash = config_hash(toy_config(settings))
         #: background model of each selection (rule fit_model's choice, else fit.background)
-        self.background = background or fixed_choice(self.spec, len(s.selections))
+        self.background = background or fixed_choice(self.spec.background, len(t.selections))
         self.timing = Timing()
 
     def pass_width(self) -> int:
         """Toys per stacked pass (``ganlee.toys.settings.pass_width``)."""
-        return pass_width(
-            self.settings, self.device, self.dtype, self.n1, self.n2_total, self.stream
-        )
+        return pass_width(self.toys, self.device, self.dtype, self.n1, self.n2_total, self.stream)
 
     # ------------------------------------------------------------------ events
     def _draw_pair(
@@ -140,7 +151,7 @@ class ToyEngine:
 
     def _with_signal(self, key: Key, b: torch.Tensor) -> torch.Tensor:
         """Sample 2 ``b`` with the injected events of ``key`` appended (``b`` itself without)."""
-        inj = self.settings.inject
+        inj = self.injection
         if not inj.enabled:
             return b
         signal = draw_signal(self.source, inj, self.settings.seed, key)
@@ -171,7 +182,7 @@ class ToyEngine:
         ``pad_to``: train replicas of the last toy alongside so that ``pad_to`` toys share the
         pass (fixed kernel shapes); the replicas are discarded.
         """
-        s, dev, n_real = self.settings, self.device, len(keys)
+        t, dev, n_real = self.toys, self.device, len(keys)
         padded = pad_keys(keys, pad_to)
         with self.timing.phase("sampling", dev):
             batch = draw_batch(
@@ -179,16 +190,16 @@ class ToyEngine:
                 n_real,
                 lambda key: self._draw_pair(key, draw_sample2, sizes[0], role1),
                 sizes,
-                s.feature_index,
+                t.feature_index,
                 self.dtype,
                 dev,
             )
-        if s.scoring == "random":
+        if t.scoring == "random":
             with self.timing.phase("score", dev):
-                logits2, logits1 = random_scores(batch, s.seed, sample1=score_sample1)
+                logits2, logits1 = random_scores(batch, self.settings.seed, sample1=score_sample1)
         else:
             with self.timing.phase("train", dev):
-                models = train_models(batch, s, self.dtype, self.stream)
+                models = train_models(batch, t, self.settings.seed, self.dtype, self.stream)
             with self.timing.phase("score", dev):
                 logits2, logits1 = score(models, batch, self.dtype, sample1=score_sample1)
         if logits1 is not None:
@@ -210,7 +221,7 @@ class ToyEngine:
         other per-toy diagnostics (``counts_all``, ``response_mllg_corr``, ``auc``;
         ``n_injected_selected`` when sample 2 holds injected events, its rows
         ``n_background ..``)."""
-        diag = self.settings.diagnostics
+        diag = self.toys.diagnostics
         logits2, m2, logits1 = self._scores(keys, draw_sample2, sizes, role1, pad_to, diag)
         with self.timing.phase("score", self.device):
             order = torch.sort(logits2, dim=1, descending=True, stable=True).indices
@@ -247,7 +258,7 @@ class ToyEngine:
         """Logits and m_llg of sample 2, toys ``first .. first+count-1``: ``(count, n2)`` each
         (``n2_total`` with injection: the injected events are the last ``n_signal``)."""
         keys: list[Key] = [("toy", i) for i in range(first, first + count)]
-        pad_to = self.pass_width() if self.settings.pad_passes else None
+        pad_to = self.pass_width() if self.toys.pad_passes else None
         logits, m2, _ = self._scores(
             keys, self._draw_sample2, (self.n1, self.n2_total), pad_to=pad_to
         )
@@ -259,7 +270,7 @@ class ToyEngine:
             return fit_histograms(
                 counts,
                 self.spec,
-                self.settings.selections,
+                self.toys.selections,
                 self.device,
                 models=self.background.models,
                 gof=gof,
@@ -268,7 +279,7 @@ class ToyEngine:
     def _common(self) -> dict[str, np.ndarray]:
         return {
             "masses": self.masses.copy(),
-            "selections": np.asarray(self.settings.selections, dtype=np.float64),
+            "selections": np.asarray(self.toys.selections, dtype=np.float64),
             "config_hash": np.array(self.config_hash),
             "model_hash": np.array(str(self.source.model_hash)),
             "config_json": np.array(json.dumps(self.job_config, sort_keys=True)),
@@ -289,7 +300,7 @@ class ToyEngine:
         def cat(name: str) -> np.ndarray:
             return torch.cat([p[name] for p in passes]).cpu().numpy()
 
-        if self.settings.diagnostics:
+        if self.toys.diagnostics:
             if not observed:
                 out["counts"] = cat("counts").astype(np.float32)
             out["counts_all"] = cat("counts_all").astype(np.float32)
@@ -300,7 +311,7 @@ class ToyEngine:
             if self.n_signal:
                 out["n_injected_selected"] = cat("n_injected_selected").astype(np.int64)
         if self.n_signal:
-            inj = self.settings.inject
+            inj = self.injection
             out["n_injected"] = np.full(K, self.n_signal, dtype=np.int64)
             out["inject_mass"] = np.array(inj.mass, dtype=np.float64)
             out["inject_width"] = np.array(inj.width, dtype=np.float64)
@@ -308,10 +319,9 @@ class ToyEngine:
 
     # ------------------------------------------------------------------ logs
     def _log_options(self, tag: str) -> None:
-        s = self.settings
-        if s.inject.enabled:
-            print(f"[{tag}] {s.inject.describe()}", file=self.stream)
-        if s.diagnostics:
+        if self.injection.enabled:
+            print(f"[{tag}] {self.injection.describe()}", file=self.stream)
+        if self.toys.diagnostics:
             print(
                 f"[{tag}] diagnostics on: selection and inclusive m_llg histograms, "
                 "corr(response, m_llg), AUC sample 1 vs sample 2",
@@ -319,17 +329,17 @@ class ToyEngine:
             )
 
     def _log_start(self, first: int, count: int, per_pass: int, pad_to: int | None) -> None:
-        s = self.settings
+        t = self.toys
         n_pad = -count % per_pass + (pad_to - per_pass) if pad_to else 0
         samples = f"{self.n1} + {self.n2}"
         if self.n_signal:
             samples += f" (+ {self.n_signal} injected)"
         print(
-            f"[toys] toys {first}..{first + count - 1} on {self.device}: source {s.source}, "
-            f"samples {samples} events, scoring {s.scoring}, passes of "
-            f"{pad_to or per_pass} toy(s) x {s.models_per_toy} model(s)"
+            f"[toys] toys {first}..{first + count - 1} on {self.device}: source {t.source}, "
+            f"samples {samples} events, scoring {t.scoring}, passes of "
+            f"{pad_to or per_pass} toy(s) x {t.models_per_toy} model(s)"
             f"{f' ({n_pad} replica toy(s) padding the last pass)' if n_pad else ''}, "
-            f"dtype {self.dtype}, fit backend {s.backend}",
+            f"dtype {self.dtype}, fit backend {self.spec.backend}",
             file=self.stream,
         )
         self._log_options("toys")
@@ -346,7 +356,7 @@ class ToyEngine:
 
     def _log_gof(self, out: dict[str, np.ndarray]) -> None:
         """Goodness of fit of the background-only fit of each observed selection."""
-        for j, frac in enumerate(self.settings.selections):
+        for j, frac in enumerate(self.toys.selections):
             print(
                 f"[observe] selection {frac:g}: background {self.background.models[j]}, "
                 f"chi2/ndf {out['gof_chi2'][0, j]:.3g} "
@@ -365,7 +375,7 @@ class ToyEngine:
             raise ConfigError(msg)
         width = self.pass_width()
         per_pass = min(count, width)
-        pad_to = width if self.settings.pad_passes else None
+        pad_to = width if self.toys.pad_passes else None
         self._log_start(first, count, per_pass, pad_to)
         every = 0.0 if progress else 1e9
         prog = Progress("toys", total=count, unit="toy", stream=self.stream, every=every)
@@ -399,8 +409,8 @@ class ToyEngine:
         what = "the observed data" + (
             f" with {self.n_signal} injected events" if self.n_signal else ""
         )
-        sizes = selection_sizes(self.settings.selections, n2, what)
-        check_folds(self.settings, n2, "the observed data")
+        sizes = selection_sizes(self.toys.selections, n2, what)
+        check_folds(self.toys, n2, "the observed data")
         return torch.as_tensor(data, dtype=torch.float32, device=self.device), sizes
 
     def run_observed(self, data: np.ndarray) -> dict[str, np.ndarray]:
@@ -414,7 +424,7 @@ class ToyEngine:
         n_obs, n2 = obs.shape[0], obs.shape[0] + self.n_signal
         print(
             f"[observe] {n_obs} observed events, sample 1: {self.n1} events "
-            f"from {self.settings.source}",
+            f"from {self.toys.source}",
             file=self.stream,
         )
         self._log_options("observe")

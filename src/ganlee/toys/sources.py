@@ -45,10 +45,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganlee.config import ConfigError
+from ganlee.errors import ConfigError, InputError
 from ganlee.features import FEATURE_NAMES, feature_shape_problem
-from ganlee.io import InputError, features_fingerprint, file_hash, read_features
+from ganlee.io import features_fingerprint, file_hash, read_features
 from ganlee.seeds import derive_seed
+from ganlee.settings import Settings
 
 __all__ = [
     "MIN_POOL_FACTOR",
@@ -209,22 +210,19 @@ class PoolSource(SampleSource):
         }
 
     @classmethod
-    def from_config(
-        cls, cfg: dict[str, Any], features: str | os.PathLike[str], device: torch.device
+    def from_file(
+        cls,
+        features: str | os.PathLike[str],
+        seed: int,
+        sizes: tuple[int, int],
+        device: torch.device,
     ) -> PoolSource:
-        """The pool in ``features`` with the toy sizes ``toys.sample1_size``/``sample2_size``."""
-        t = cfg["toys"]
-        if t["sample1_size"] is None or t["sample2_size"] is None:
-            msg = (
-                "toys.source is 'mc_pool': set config keys 'toys.sample1_size' and "
-                "'toys.sample2_size' (null means the MC size, which a pool does not define)"
-            )
-            raise ConfigError(msg)
+        """The pool in the features file ``features`` for toys of ``sizes`` events."""
         mc = read_features(features)
         return cls(
             mc,
-            int(cfg["seed"]),
-            (int(t["sample1_size"]), int(t["sample2_size"])),
+            int(seed),
+            sizes,
             device,
             model_hash=f"mc_pool:{file_hash(features)}",
             name=f"pool '{features}'",
@@ -245,18 +243,28 @@ class PoolSource(SampleSource):
 
 
 def make_source(
-    cfg: dict[str, Any],
+    settings: Settings,
     features: str | os.PathLike[str],
     model: str | os.PathLike[str] | None,
     device: torch.device,
 ) -> SampleSource:
-    """The source named by ``toys.source``; the MC features file gives the default sample size
-    (for ``mc_pool`` it is the pool, and the sizes must be set)."""
-    kind = cfg["toys"]["source"]
+    """The source named by ``toys.source``. ``features``: the MC (for ``mc_pool`` the pool,
+    which needs the toy sizes set explicitly: a pool defines no toy size)."""
+    kind = settings.toys.source
     if kind == "mc_bootstrap":
-        return BootstrapSource.from_file(features, cfg["seed"], device)
+        return BootstrapSource.from_file(features, settings.seed, device)
     if kind == "mc_pool":
-        return PoolSource.from_config(cfg, features, device)
+        t = settings.toys
+        if t.sample1_size is None or t.sample2_size is None:
+            msg = (
+                "toys.source is 'mc_pool': set config keys 'toys.sample1_size' and "
+                "'toys.sample2_size' (null means the size of the dataset the toys calibrate, "
+                "which the pool does not define)"
+            )
+            raise ConfigError(msg)
+        return PoolSource.from_file(
+            features, settings.seed, (int(t.sample1_size), int(t.sample2_size)), device
+        )
     if model is None:
         msg = "toys.source is 'gan' but no GAN checkpoint was given (--model)"
         raise InputError(msg)

@@ -30,8 +30,8 @@ import torch
 from ganlee.features import FEATURE_NAMES
 from ganlee.progress import Progress
 from ganlee.seeds import derive_seed
+from ganlee.settings import ToysSettings
 from ganlee.toys.classifier import StackedMLP, hash_permutation, predict_logits, train_stacked
-from ganlee.toys.settings import ToySettings
 from ganlee.toys.tensor_ops import fold_events, kfold_split
 
 __all__ = [
@@ -140,10 +140,10 @@ class Models:
 
 
 def _fold_plan(
-    batch: Batch, settings: ToySettings
+    batch: Batch, toys: ToysSettings, seed: int
 ) -> tuple[list[Key], torch.Tensor, torch.Tensor, torch.Tensor]:
     """k-fold scoring's model keys, training rows, sample-2 fold events and sample-1 permutation."""
-    seed, k, dev = settings.seed, settings.k_folds, batch.m2.device
+    k, dev = toys.k_folds, batch.m2.device
     keys = [(*key, "fold", j) for key in batch.keys for j in range(k)]
     p1 = hash_permutation(
         [derive_seed(seed, *key, "folds", "sample1") for key in batch.keys], batch.n1, dev
@@ -156,20 +156,21 @@ def _fold_plan(
     return keys, rows, events, p1
 
 
-def train_models(batch: Batch, settings: ToySettings, dtype: str, stream: TextIO) -> Models:
-    """Build, initialise and train the models of a pass (module docstring, step 2)."""
-    seed, epochs = settings.seed, settings.dnn.epochs
+def train_models(batch: Batch, toys: ToysSettings, seed: int, dtype: str, stream: TextIO) -> Models:
+    """Build, initialise and train the models of a pass (module docstring, step 2); every
+    model's initialisation and shuffles derive from the master ``seed`` and its key."""
+    epochs = toys.dnn.epochs
     dev = batch.m2.device
-    if settings.scoring == "train":
+    if toys.scoring == "train":
         keys, rows, events, p1 = list(batch.keys), None, None, None
     else:
-        keys, rows, events, p1 = _fold_plan(batch, settings)
-    net = StackedMLP(len(keys), batch.data.shape[1], settings.dnn.layers, device=dev)
+        keys, rows, events, p1 = _fold_plan(batch, toys, seed)
+    net = StackedMLP(len(keys), batch.data.shape[1], toys.dnn.layers, device=dev)
     net.reset_parameters([derive_seed(seed, *mk, "init") for mk in keys])
     shuffle = [[derive_seed(seed, *mk, "shuffle", e) for e in range(epochs)] for mk in keys]
     label = f"train {batch.T} toy(s) x {len(keys) // batch.T} model(s)"
     prog = Progress(label, total=epochs, unit="epoch", every=10.0, stream=stream)
-    dnn = dataclasses.replace(settings.dnn, dtype=dtype)
+    dnn = dataclasses.replace(toys.dnn, dtype=dtype)
     train_stacked(net, batch.data, batch.labels, shuffle, dnn, rows=rows, progress=prog)
     return Models(net, keys, rows, events, p1)
 

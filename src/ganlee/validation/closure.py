@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ganlee.settings import CompareSettings, Settings
 from ganlee.validation.compare import bootstrap_quantiles, finite_sorted, two_sample_test
 
 __all__ = [
@@ -155,12 +156,12 @@ def _side(
     mass: NDArray[np.float64],
     masses: NDArray[np.float64],
     grid: NDArray[np.float64],
-    comp: dict[str, Any],
+    comp: CompareSettings,
     cl: float,
     seed: int,
 ) -> dict[str, Any]:
     zs = finite_sorted(z_max)
-    med = bootstrap_quantiles(zs, [0.5], int(comp["n_bootstrap"]), seed)[0] if zs.size > 1 else None
+    med = bootstrap_quantiles(zs, [0.5], int(comp.n_bootstrap), seed)[0] if zs.size > 1 else None
     return {
         "n_toys": int(z_max.size),
         "n_finite": int(zs.size),
@@ -179,7 +180,7 @@ def _compare(
     ma: NDArray[np.float64],
     mb: NDArray[np.float64],
     masses: NDArray[np.float64],
-    comp: dict[str, Any],
+    comp: CompareSettings,
     cl: float,
     seed: int,
 ) -> dict[str, Any]:
@@ -188,7 +189,7 @@ def _compare(
     b = _side(zb, mb, masses, grid, comp, cl, seed + 1)
     try:
         test: dict[str, Any] | None = two_sample_test(
-            za, zb, int(comp["n_permutations"]), seed
+            za, zb, int(comp.n_permutations), seed
         ).as_dict()
     except ValueError:  # fewer than 2 finite values on a side
         test = None
@@ -223,7 +224,7 @@ def closure_summary(
     z: tuple[ArrayLike, ArrayLike],
     masses: ArrayLike,
     selections: Sequence[float],
-    cfg: dict[str, Any],
+    settings: Settings,
     seed: int,
 ) -> dict[str, Any]:
     """The closure comparison of two toy ensembles (module docstring).
@@ -232,11 +233,12 @@ def closure_summary(
         names: study names of the generator toys and of the independent-MC toys.
         z: their ``(T, S, M)`` Z scans (the toy chunks' ``z``; the toy counts may differ).
         masses, selections: the scan's masses and selection fractions (shared by both).
-        cfg: the validated config (``validation.compare``, ``validation.closure``, ``lee.cl``).
+        settings: the configuration (``validation.compare``, ``validation.closure``,
+            ``lee.cl``).
         seed: seed of the bootstrap and permutation resamplings.
     """
-    comp, clo = cfg["validation"]["compare"], cfg["validation"]["closure"]
-    cl = float(cfg["lee"]["cl"])
+    comp, clo = settings.validation.compare, settings.validation.closure
+    cl = float(settings.lee.cl)
     m = np.asarray(masses, dtype=np.float64)
     (za, ma), (zb, mb) = scan_maxima(z[0], m), scan_maxima(z[1], m)
     labels: list[float | str] = [float(s) for s in selections] + [OVERALL]
@@ -254,10 +256,10 @@ def closure_summary(
     ks = None if overall["two_sample"] is None else overall["two_sample"]["ks_pvalue"]
     shift = overall["median_shift"]
     checks = {
-        "ks_pvalue": {"value": ks, "min": float(clo["min_pvalue"])},
+        "ks_pvalue": {"value": ks, "min": float(clo.min_pvalue)},
         "median_shift": {
             "value": None if shift is None else abs(shift["difference"]),
-            "max": float(clo["max_median_shift"]),
+            "max": float(clo.max_median_shift),
         },
     }
     passed = (
@@ -314,17 +316,17 @@ def _procedure(
 
     paths, _ = resolve_chunk_paths(chunks)
     ch = read_chunk(paths[0])
-    cfg = json.loads(ch.config_json)
+    job = json.loads(ch.config_json)
     for k in free:
-        cfg.get("toys", {}).pop(k, None)
-    cfg.pop("device", None)
+        job.get("toys", {}).pop(k, None)
+    job.pop("device", None)
     models = ch.background_models
-    cfg["background_models"] = None if models is None else [str(m) for m in models]
-    return cfg, ch.model_hash
+    job["background_models"] = None if models is None else [str(m) for m in models]
+    return job, ch.model_hash
 
 
 def _load_pair(
-    cfg: dict[str, Any],
+    settings: Settings,
     studies: Sequence[tuple[str, str | os.PathLike[str]]],
     what: str,
     free: Sequence[str] = _FREE_KEYS,
@@ -335,7 +337,7 @@ def _load_pair(
     from ganlee.validation.studies import sizes
     from ganlee.validation.summary import load_study
 
-    n_toys = sizes(cfg)[0]
+    n_toys = sizes(settings)[0]
     (na, ca), (nb, cb) = studies
     (pa, ha), (pb, hb) = _procedure([ca], free), _procedure([cb], free)
     if pa != pb:
@@ -352,7 +354,7 @@ def _load_pair(
 
 
 def build_closure(
-    cfg: dict[str, Any],
+    settings: Settings,
     studies: Sequence[tuple[str, str | os.PathLike[str]]],
     stream: Any = None,
     control: tuple[str, str | os.PathLike[str]] | None = None,
@@ -376,22 +378,22 @@ def build_closure(
         msg = f"closure: need exactly two studies (generator, reference), got {len(studies)}"
         raise InputError(msg)
     (na, _), (nb, _) = studies
-    a, b, ha, hb = _load_pair(cfg, studies, "closure")
+    a, b, ha, hb = _load_pair(settings, studies, "closure")
     print(f"[validation-closure] {na}: {a.n} toys, {nb}: {b.n} toys", file=stream)
-    seed = derive_seed(int(cfg["seed"]), "validation", "closure")
-    out = closure_summary((na, nb), (a.z, b.z), a.masses, a.selections.tolist(), cfg, seed)
+    seed = derive_seed(int(settings.seed), "validation", "closure")
+    out = closure_summary((na, nb), (a.z, b.z), a.masses, a.selections.tolist(), settings, seed)
     out["model_hashes"] = {na: ha, nb: hb}
     out["n_toys"] = {na: a.n, nb: b.n}
     if control is not None:
         nc = control[0]
         free = (*_FREE_KEYS, "scoring")
-        g, c, _, hc = _load_pair(cfg, [studies[0], control], "selection control", free)
+        g, c, _, hc = _load_pair(settings, [studies[0], control], "selection control", free)
         if hc != ha:
             msg = f"selection control: study '{nc}' ran with another generator than '{na}'"
             raise InputError(msg)
         print(f"[validation-closure] selection control {nc}: {c.n} toys", file=stream)
         out["selection_control"] = closure_summary(
-            (na, nc), (g.z, c.z), g.masses, g.selections.tolist(), cfg, seed + 1000
+            (na, nc), (g.z, c.z), g.masses, g.selections.tolist(), settings, seed + 1000
         )
     return out
 

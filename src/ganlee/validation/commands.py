@@ -11,9 +11,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ganlee.config import add_config_argument
+
+if TYPE_CHECKING:
+    from ganlee.settings import Settings
 
 __all__ = ["register"]
 
@@ -137,17 +140,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _amplification(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ganlee.config import load_config
     from ganlee.device import resolve_device
     from ganlee.gan.sample import load_model, sample_torch
     from ganlee.io import InputError, read_features, write_json
     from ganlee.seeds import derive_seed
+    from ganlee.settings import load_settings
     from ganlee.validation.amplification import amplification_study
 
-    cfg = load_config(args.config)
-    amp = cfg["validation"]["amplification"]
+    settings = load_settings(args.config)
+    amp = settings.validation.amplification
     t0 = time.perf_counter()
-    device = resolve_device(args.device or cfg["device"])
+    device = resolve_device(args.device or settings.device)
     model = load_model(args.model, device)
     x = read_features(args.features, names=("m_llg",))[:, 0].astype(np.float64)
     split = model.split
@@ -169,14 +172,14 @@ def _amplification(args: argparse.Namespace) -> int:
     if col is None:
         msg = f"GAN '{args.model}' does not generate m_llg (features {list(model.feature_names)})"
         raise InputError(msg)
-    base = derive_seed(int(cfg["seed"]), "validation", "amplification")
+    base = derive_seed(int(settings.seed), "validation", "amplification")
 
     def sampler(n: int, seed: int) -> np.ndarray:
         return sample_torch(model, n, derive_seed(base, seed))[:, col].double().cpu().numpy()
 
     print(
         f"[validation-amplification] reference {ref_name}: {ref.size} events; GAN trained on "
-        f"{int(train_mask.sum())} events; sizes {amp['sizes']} x {amp['n_repeats']} repeats "
+        f"{int(train_mask.sum())} events; sizes {list(amp.sizes)} x {amp.n_repeats} repeats "
         f"on {device}",
         file=sys.stderr,
     )
@@ -184,10 +187,10 @@ def _amplification(args: argparse.Namespace) -> int:
         sampler,
         ref,
         x[train_mask],
-        amp["sizes"],
-        n_repeats=int(amp["n_repeats"]),
-        n_quantiles=int(amp["n_quantiles"]),
-        n_bootstrap=int(amp["n_bootstrap"]),
+        list(amp.sizes),
+        n_repeats=int(amp.n_repeats),
+        n_quantiles=int(amp.n_quantiles),
+        n_bootstrap=int(amp.n_bootstrap),
         seed=0,
     )
     res["reference"] = ref_name
@@ -208,15 +211,15 @@ def _amplification(args: argparse.Namespace) -> int:
 
 
 def _summary(args: argparse.Namespace) -> int:
-    from ganlee.config import load_config
     from ganlee.io import write_json
+    from ganlee.settings import load_settings
     from ganlee.validation.summary import build_summary
 
-    cfg = load_config(args.config)
+    settings = load_settings(args.config)
     t0 = time.perf_counter()
     studies = {name: ([chunks], lee_dir) for name, chunks, lee_dir in args.study}
     summary = build_summary(
-        cfg,
+        settings,
         studies,
         main_lee=args.main_lee,
         amplification=args.amplification,
@@ -236,29 +239,30 @@ def _summary(args: argparse.Namespace) -> int:
 
 
 def _plots(args: argparse.Namespace) -> int:
-    from ganlee.config import load_config
+    from ganlee.settings import load_settings
     from ganlee.validation.plots import validation_plots
 
-    cfg = load_config(args.config)
-    for p in validation_plots(cfg, args.summary, args.outdir):
+    load_settings(args.config)  # a wrong config is an error here as in every step
+    for p in validation_plots(args.summary, args.outdir):
         print(f"[validation-plots] wrote {p}", file=sys.stderr)
     return 0
 
 
 def _closure(args: argparse.Namespace) -> int:
-    from ganlee.config import load_config
     from ganlee.io import InputError, write_json
+    from ganlee.settings import load_settings
     from ganlee.validation.closure import build_closure
 
     if (args.model is None) != (args.pool is None):
         msg = "validation-closure: give --model and --pool together"
         raise InputError(msg)
-    cfg = load_config(args.config)
+    settings = load_settings(args.config)
     t0 = time.perf_counter()
     control = tuple(args.control) if args.control else None
-    out = build_closure(cfg, [(name, chunks) for name, chunks in args.study], control=control)
+    studies = [(name, chunks) for name, chunks in args.study]
+    out = build_closure(settings, studies, control=control)
     if args.model is not None:
-        out["generator_vs_pool"] = _pool_fidelity(cfg, args.model, args.pool)
+        out["generator_vs_pool"] = _pool_fidelity(settings, args.model, args.pool)
     write_json(args.out, out)
     h = out["headline"]["overall"]
     print(
@@ -282,7 +286,7 @@ def _closure(args: argparse.Namespace) -> int:
     return 0
 
 
-def _pool_fidelity(cfg: dict[str, Any], model_path: str, pool_path: str) -> dict[str, Any]:
+def _pool_fidelity(settings: Settings, model_path: str, pool_path: str) -> dict[str, Any]:
     from ganlee.gan.sample import load_model, sample
     from ganlee.io import read_features
     from ganlee.seeds import derive_seed
@@ -290,14 +294,15 @@ def _pool_fidelity(cfg: dict[str, Any], model_path: str, pool_path: str) -> dict
 
     model = load_model(model_path)
     pool = read_features(pool_path, names=model.feature_names)
-    window = model.window or (cfg["fit"]["hist_low"], cfg["fit"]["hist_high"])
+    window = model.window or settings.fit.window
+    width = float(settings.gan.fidelity.mllg_bin_width)
     fid = pool_fidelity(
         lambda n, seed: sample(model, n, seed),
         model.feature_names,
         window,
         pool,
-        cfg,
-        derive_seed(int(cfg["seed"]), "validation", "pool"),
+        width,
+        derive_seed(int(settings.seed), "validation", "pool"),
     )
     m = fid["mllg"]
     aucs = ", ".join(
@@ -307,7 +312,7 @@ def _pool_fidelity(cfg: dict[str, Any], model_path: str, pool_path: str) -> dict
     print(
         f"[validation-closure] generator vs pool ({fid['n_pool']} events): classifier AUC "
         f"{aucs}; m_llg ratio max |r - 1| "
-        f"{m['max_abs_deviation']:.3f} per {cfg['gan']['fidelity']['mllg_bin_width']:g} GeV, "
+        f"{m['max_abs_deviation']:.3f} per {width:g} GeV, "
         f"chi2 p {m['pvalue']:.2g}",
         file=sys.stderr,
     )
@@ -315,10 +320,10 @@ def _pool_fidelity(cfg: dict[str, Any], model_path: str, pool_path: str) -> dict
 
 
 def _closure_plots(args: argparse.Namespace) -> int:
-    from ganlee.config import load_config
+    from ganlee.settings import load_settings
     from ganlee.validation.closure_plots import closure_plots
 
-    load_config(args.config)
+    load_settings(args.config)
     for p in closure_plots(args.closure, args.outdir):
         print(f"[validation-closure-plots] wrote {p}", file=sys.stderr)
     return 0

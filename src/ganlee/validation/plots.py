@@ -307,9 +307,7 @@ def _plot_amplification(plt: Any, s: dict[str, Any], outdir: Path) -> list[Path]
     return save_figure(fig, outdir, "amplification")
 
 
-def validation_plots(
-    cfg: dict[str, Any], summary: str | os.PathLike[str], outdir: str | os.PathLike[str]
-) -> list[Path]:
+def validation_plots(summary: str | os.PathLike[str], outdir: str | os.PathLike[str]) -> list[Path]:
     """Draw every validation figure (``PLOT_NAMES``) into ``outdir``; return the paths written."""
     s = read_json_object(summary, "validation summary", "validation_summary")
     out = Path(outdir)

@@ -33,7 +33,7 @@ def pool_fidelity(
     names: Sequence[str],
     window: tuple[float, float],
     pool: np.ndarray,
-    cfg: dict[str, Any],
+    mllg_bin_width: float,
     seed: int,
     splits: int = 3,
     oversample: int = 10,
@@ -42,7 +42,7 @@ def pool_fidelity(
     """The generator ``draw(n, seed) -> (n, d)`` events (columns ``names``; for a model,
     ``ganlee.gan.sample.sample(model, n, seed)``) against ``pool`` ``(n, d)`` (same columns):
     classifier AUC with its MC-vs-MC null and the m_llg ratio over ``window`` (module
-    docstring). ``cfg`` is the validated config (``gan.fidelity.mllg_bin_width``)."""
+    docstring), the m_llg ratio in ``mllg_bin_width`` bins (``gan.fidelity.mllg_bin_width``)."""
     from ganlee.gan.fidelity import mllg_ratio
     from ganlee.gan.metrics import classifier_auc
     from ganlee.seeds import derive_seed, numpy_rng
@@ -73,7 +73,7 @@ def pool_fidelity(
         )
     col = list(names).index("m_llg")
     big = draw(oversample * n, derive_seed(seed, "pool_fidelity", "mllg"))
-    width = float(cfg["gan"]["fidelity"]["mllg_bin_width"])
+    width = float(mllg_bin_width)
     return {
         "n_pool": int(n),
         "auc": {

@@ -10,7 +10,7 @@ study                 overrides of the main ``toys`` section
 ``mc_bootstrap``      ``source: mc_bootstrap`` (MC resampled from two disjoint halves)
 ``mc_pool``           ``source: mc_pool`` (drawn without replacement from the independent MC
                       pool, ``results/validation/pool``): the closure reference
-``gan_ens{g}``        none, but GAN member g (trained with seed ``ensemble_seed(cfg, g)``)
+``gan_ens{g}``        none, but GAN member g (trained with seed ``ensemble_seed(settings, g)``)
 ``gan_random``        ``scoring: random`` (selections are random subsets of sample 2 of the
                       same sizes): the closure's selection control
 ``inject_{n}_{s}``    ``scoring: s``, ``inject: {n_signal: n, mass, width, source}``
@@ -29,15 +29,16 @@ when those coincide too), so nothing is computed twice.
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from ganlee.config import ConfigError
+from ganlee.errors import ConfigError
 from ganlee.features import FEATURE_NAMES, check_feature_names
 from ganlee.seeds import derive_seed
+from ganlee.settings import InjectSettings, Settings
 
 __all__ = [
     "MAIN",
@@ -52,6 +53,7 @@ __all__ = [
     "parse_study",
     "sizes",
     "study_names",
+    "study_settings",
     "study_toy_config",
 ]
 
@@ -103,65 +105,67 @@ def parse_study(name: str) -> Study:
     raise ConfigError(msg)
 
 
-def sizes(cfg: dict[str, Any]) -> tuple[int, int]:
+def sizes(settings: Settings) -> tuple[int, int]:
     """``(n_toys, chunk_size)`` of every study: ``validation.n_toys/chunk_size`` or the main."""
-    v, t = cfg["validation"], cfg["toys"]
-    n = v["n_toys"] if v["n_toys"] is not None else t["n_toys"]
-    c = v["chunk_size"] if v["chunk_size"] is not None else t["chunk_size"]
+    v, t = settings.validation, settings.toys
+    n = v.n_toys if v.n_toys is not None else t.n_toys
+    c = v.chunk_size if v.chunk_size is not None else t.chunk_size
     return int(n), int(c)
 
 
-def ensemble_members(cfg: dict[str, Any]) -> list[str]:
+def ensemble_members(settings: Settings) -> list[str]:
     """Studies of the GAN ensemble, member 0 first: ``gan``, ``gan_ens1``, ..."""
-    return ["gan"] + [f"gan_ens{g}" for g in range(1, int(cfg["validation"]["n_gans"]))]
+    return ["gan"] + [f"gan_ens{g}" for g in range(1, int(settings.validation.n_gans))]
 
 
-def ensemble_seed(cfg: dict[str, Any], member: int) -> int:
+def ensemble_seed(settings: Settings, member: int) -> int:
     """Top-level seed of GAN ensemble member ``member`` (0 = the main seed, the main GAN)."""
     if member == 0:
-        return int(cfg["seed"])
-    return derive_seed(int(cfg["seed"]), "validation", "gan", int(member))
+        return int(settings.seed)
+    return derive_seed(int(settings.seed), "validation", "gan", int(member))
 
 
-def study_names(cfg: dict[str, Any]) -> list[str]:
+def study_names(settings: Settings) -> list[str]:
     """Every study of the validation config, in a fixed order (aliases resolve to earlier ones)."""
-    v = cfg["validation"]
-    names = ensemble_members(cfg)
+    v = settings.validation
+    names = ensemble_members(settings)
     names.insert(1, "mc_bootstrap")
-    for s in v["scorings"]:
-        for n in v["injection"]["n_signal"]:
+    for s in v.scorings:
+        for n in v.injection.n_signal:
             names.append(f"inject_{int(n)}_{s}")
     names.append("nomllg")
     return list(dict.fromkeys(names))
 
 
-def closure_studies(cfg: dict[str, Any]) -> tuple[str, str]:
+def closure_studies(settings: Settings) -> tuple[str, str]:
     """The closure's ``(generator, reference)`` studies, ``("gan", "mc_pool")``.
 
     Raises ``ConfigError`` when the toy sizes are not set: the pool has no MC size to default to,
     and both ensembles must use the same sizes.
     """
-    t = cfg["toys"]
-    unset = [k for k in ("sample1_size", "sample2_size") if t[k] is None]
+    t = settings.toys
+    unset = [k for k in ("sample1_size", "sample2_size") if getattr(t, k) is None]
     if unset:
         msg = (
             f"validation.closure.enabled needs config key(s) {[f'toys.{k}' for k in unset]} set "
-            "(the mc_pool toys draw that many events from the pool; null would mean the MC size)"
+            "(the mc_pool toys draw that many events from the pool; null would mean the size of "
+            "the dataset the toys calibrate, which the pool does not define)"
         )
         raise ConfigError(msg)
     return "gan", "mc_pool"
 
 
-def injection_width(cfg: dict[str, Any]) -> float:
+def injection_width(settings: Settings) -> float:
     """Width of the injected Gaussian: ``validation.injection.width`` or ``fit.sigma``."""
-    w = cfg["validation"]["injection"]["width"]
-    return float(w if w is not None else cfg["fit"]["sigma"])
+    w = settings.validation.injection.width
+    return float(w if w is not None else settings.fit.sigma)
 
 
-def _dnn_features(cfg: dict[str, Any]) -> list[str]:
-    drop = list(cfg["validation"]["sculpting"]["drop_features"])
+def _dnn_features(settings: Settings) -> list[str]:
+    drop = list(settings.validation.sculpting.drop_features)
     check_feature_names(drop, "validation.sculpting.drop_features")
-    base = cfg["toys"]["features"] or list(FEATURE_NAMES)
+    features = settings.toys.features
+    base = list(features) if features is not None else list(FEATURE_NAMES)
     keep = [f for f in base if f not in drop]
     if not keep:
         msg = (
@@ -172,50 +176,56 @@ def _dnn_features(cfg: dict[str, Any]) -> list[str]:
     return keep
 
 
-def study_toy_config(cfg: dict[str, Any], name: str) -> dict[str, Any]:
-    """The configuration ``ganlee toys`` runs study ``name`` with: seed, device, toys, fit.
-
-    ``cfg`` is the whole validated config. ``toys.n_toys`` is left out (the rule passes
-    ``--first``/``--count``), as in the main ``toys_chunk`` rule.
-    """
+def study_settings(settings: Settings, name: str) -> Settings:
+    """The settings ``ganlee toys`` runs study ``name`` with: the main ones with the study's
+    ``toys`` overrides (module docstring)."""
     st = parse_study(name)
-    toys = copy.deepcopy(cfg["toys"])
-    toys.pop("n_toys", None)
-    toys["chunk_size"] = sizes(cfg)[1]
-    toys["diagnostics"] = True
-    if "inject" in toys:
-        toys["inject"] = {**toys["inject"], "n_signal": 0}
+    t = settings.toys
+    changes: dict[str, Any] = {
+        "chunk_size": sizes(settings)[1],
+        "diagnostics": True,
+        "inject": dataclasses.replace(t.inject, n_signal=0),
+    }
     if st.kind in ("mc_bootstrap", "mc_pool"):
-        toys["source"] = st.kind
+        changes["source"] = st.kind
     elif st.kind in ("gan", "ensemble"):
-        toys["source"] = "gan"
+        changes["source"] = "gan"
     elif st.kind == "random":
-        toys["source"] = "gan"
-        toys["scoring"] = "random"
+        changes.update(source="gan", scoring="random")
     elif st.kind == "nomllg":
-        toys["source"] = "gan"
-        toys["features"] = _dnn_features(cfg)
+        changes.update(source="gan", features=tuple(_dnn_features(settings)))
     elif st.kind == "inject":
-        toys["source"] = "gan"
-        toys["scoring"] = st.scoring
+        changes.update(source="gan", scoring=st.scoring)
         if st.n_signal > 0:
-            inj = cfg["validation"]["injection"]
-            toys["inject"] = {
-                **toys.get("inject", {}),
-                "n_signal": st.n_signal,
-                "mass": float(inj["mass"]),
-                "width": injection_width(cfg),
-                "source": inj["source"],
-            }
+            inj = settings.validation.injection
+            changes["inject"] = InjectSettings(
+                n_signal=st.n_signal,
+                mass=float(inj.mass),
+                width=injection_width(settings),
+                source=inj.source,
+            )
+    return dataclasses.replace(settings, toys=dataclasses.replace(t, **changes))
+
+
+def study_toy_config(settings: Settings, name: str) -> dict[str, Any]:
+    """The configuration ``ganlee toys`` runs study ``name`` with: seed, device, toys, fit
+    (the rule's params). ``toys.n_toys`` is left out (the rule passes ``--first``/``--count``),
+    as in the main ``toys_chunk`` rule."""
+    return _job_config(study_settings(settings, name))
+
+
+def _job_config(settings: Settings) -> dict[str, Any]:
+    toys = settings.toys.to_dict()
+    toys.pop("n_toys", None)
     return {
-        "seed": int(cfg["seed"]),
-        "device": cfg["device"],
+        "seed": int(settings.seed),
+        "device": settings.device,
         "toys": toys,
-        "fit": copy.deepcopy(cfg["fit"]),
+        "fit": settings.fit.to_dict(),
     }
 
 
-def _key(cfg: dict[str, Any], name: str) -> str:
+def _key(settings: Settings, name: str) -> str:
     st = parse_study(name)
     model = {
         "gan": "main",
@@ -223,29 +233,26 @@ def _key(cfg: dict[str, Any], name: str) -> str:
         "mc_bootstrap": "none",
         "mc_pool": "pool",
     }.get(st.kind, "main")
-    return json.dumps([model, study_toy_config(cfg, name)], sort_keys=True)
+    return json.dumps([model, study_toy_config(settings, name)], sort_keys=True)
 
 
-def _main_key(cfg: dict[str, Any]) -> str:
-    toys = copy.deepcopy(cfg["toys"])
-    toys.pop("n_toys", None)
+def _main_key(settings: Settings) -> str:
     # the main toys' mc_pool is results/mc/features.root, never the validation pool
-    model = {"mc_bootstrap": "none", "mc_pool": "mc_as_pool"}.get(toys["source"], "main")
-    main = {"seed": int(cfg["seed"]), "device": cfg["device"], "toys": toys, "fit": cfg["fit"]}
-    return json.dumps([model, main], sort_keys=True)
+    model = {"mc_bootstrap": "none", "mc_pool": "mc_as_pool"}.get(settings.toys.source, "main")
+    return json.dumps([model, _job_config(settings)], sort_keys=True)
 
 
-def alias(cfg: dict[str, Any], name: str) -> str:
+def alias(settings: Settings, name: str) -> str:
     """The study whose chunks study ``name`` uses: ``MAIN`` (the main toys), an earlier study
     with the same configuration and source, or ``name`` itself."""
-    key = _key(cfg, name)
-    n_toys, chunk = sizes(cfg)
-    t = cfg["toys"]
-    if key == _main_key(cfg) and n_toys == int(t["n_toys"]) and chunk == int(t["chunk_size"]):
+    key = _key(settings, name)
+    n_toys, chunk = sizes(settings)
+    t = settings.toys
+    if key == _main_key(settings) and n_toys == int(t.n_toys) and chunk == int(t.chunk_size):
         return MAIN
-    for other in study_names(cfg):
+    for other in study_names(settings):
         if other == name:
             break
-        if _key(cfg, other) == key:
+        if _key(settings, other) == key:
             return other
     return name

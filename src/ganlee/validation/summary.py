@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ganlee.io import InputError, read_json_object
+from ganlee.settings import Settings
 from ganlee.validation import studies as st
 from ganlee.validation.compare import global_z
 from ganlee.validation.study_data import StudyData, load_study
@@ -41,7 +42,7 @@ __all__ = ["StudyData", "build_summary", "load_study"]
 
 
 def build_summary(
-    cfg: dict[str, Any],
+    settings: Settings,
     studies: Mapping[str, tuple[Sequence[str], str]],
     main_lee: str | os.PathLike[str] | None = None,
     amplification: str | os.PathLike[str] | None = None,
@@ -52,7 +53,7 @@ def build_summary(
     """Assemble the validation summary.
 
     Arguments:
-        cfg: the validated config (``validation``, ``toys``, ``fit``, ``lee``, ``seed``).
+        settings: the configuration (``validation``, ``toys``, ``fit``, ``lee``, ``seed``).
         studies: name -> (chunk arguments as ``lee-aggregate`` takes them, LEE output directory).
         main_lee: directory of the main LEE outputs (``summary.json``, ``zmax.csv``).
         amplification: the JSON of ``ganlee validation-amplification``.
@@ -64,9 +65,9 @@ def build_summary(
     from ganlee.stats.lee import read_zmax_csv
 
     stream = stream if stream is not None else sys.stderr
-    n_toys, chunk = st.sizes(cfg)
-    seed = derive_seed(int(cfg["seed"]), "validation", "summary")
-    expected = st.study_names(cfg)
+    n_toys, chunk = st.sizes(settings)
+    seed = derive_seed(int(settings.seed), "validation", "summary")
+    expected = st.study_names(settings)
     missing = [n for n in expected if n not in studies]
     if missing and not partial:
         msg = f"validation summary: studies {missing} of the config have no inputs (--study)"
@@ -80,7 +81,7 @@ def build_summary(
         chunks, lee_dir = studies[name]
         data[name] = load_study(name, chunks, lee_dir, n_toys)
         print(f"[validation-summary] {name}: {data[name].n} toys", file=stream)
-    blocks = {name: study_block(d, cfg, seed) for name, d in data.items()}
+    blocks = {name: study_block(d, settings, seed) for name, d in data.items()}
     main = None
     if main_lee is not None:
         main_dir = Path(main_lee)
@@ -99,27 +100,27 @@ def build_summary(
     out: dict[str, Any] = {
         "n_toys_per_study": n_toys,
         "chunk_size": chunk,
-        "studies_run": {name: st.alias(cfg, name) for name in expected},
-        "seed": int(cfg["seed"]),
+        "studies_run": {name: st.alias(settings, name) for name in expected},
+        "seed": int(settings.seed),
         "missing_studies": missing,
         "studies": blocks,
         "gan_vs_mc": (
-            gan_vs_mc(data["gan"], data["mc_bootstrap"], cfg, seed, blocks)
+            gan_vs_mc(data["gan"], data["mc_bootstrap"], settings, seed, blocks)
             if "gan" in data and "mc_bootstrap" in data
             else None
         ),
-        "ensemble": ensemble_section(data, blocks, cfg, seed),
-        "sensitivity": sensitivity_section(data, cfg, main, mllg),
-        "sculpting": sculpting_section(data, cfg, x, seed),
+        "ensemble": ensemble_section(data, blocks, settings, seed),
+        "sensitivity": sensitivity_section(data, settings, main, mllg),
+        "sculpting": sculpting_section(data, settings, x, seed),
         "amplification": None,
         "main_lee": (
             None
             if main is None
             else {
                 "n_toys": main[1].get("n_toys"),
-                "scoring": cfg["toys"]["scoring"],
+                "scoring": settings.toys.scoring,
                 "global": [
-                    global_z(z, main[0], main[1]) for z in cfg["validation"]["compare"]["z_local"]
+                    global_z(z, main[0], main[1]) for z in settings.validation.compare.z_local
                 ],
             }
         ),
@@ -128,7 +129,7 @@ def build_summary(
         out["amplification"] = read_json_object(
             amplification, "amplification result", "validation_amplification"
         )
-    out["headline"] = _headline(out, cfg)
+    out["headline"] = _headline(out, settings)
     return out
 
 
@@ -140,9 +141,9 @@ def _get(d: Any, *keys: Any) -> Any:
     return d
 
 
-def _headline(out: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
+def _headline(out: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """The few numbers a reader wants first (all also found in their sections)."""
-    z0 = cfg["validation"]["compare"]["z_local"][0]
+    z0 = settings.validation.compare.z_local[0]
     g = out["gan_vs_mc"] or {}
     g0 = g["global"][0] if g else None
     ens = out["ensemble"]

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ganlee.settings import Settings
 from ganlee.validation import studies as st
 from ganlee.validation.compare import (
     bootstrap_quantiles,
@@ -57,11 +58,11 @@ def _curve(zmax: NDArray[np.float64], lee: dict[str, Any], cl: float) -> dict[st
     }
 
 
-def study_block(data: StudyData, cfg: dict[str, Any], seed: int) -> dict[str, Any]:
-    v, lee_cfg = cfg["validation"], cfg["lee"]
-    comp = v["compare"]
-    lo, hi = (float(x) for x in lee_cfg["zmax_range"])
-    width = (hi - lo) / int(lee_cfg["zmax_bins"])
+def study_block(data: StudyData, settings: Settings, seed: int) -> dict[str, Any]:
+    lee = settings.lee
+    comp = settings.validation.compare
+    lo, hi = (float(x) for x in lee.zmax_range)
+    width = (hi - lo) / int(lee.zmax_bins)
     zs = finite_sorted(data.z_max)
     if zs.size:  # extend the range past the largest z_max, same bin width
         hi = max(hi, lo + width * math.ceil((float(zs[-1]) - lo) / width + 1e-9))
@@ -73,12 +74,12 @@ def study_block(data: StudyData, cfg: dict[str, Any], seed: int) -> dict[str, An
         "model_hash": data.lee.get("model_hash"),
         "z_max_mean": float(np.nanmean(data.z_max)) if np.isfinite(data.z_max).any() else None,
         "z_max_quantiles": bootstrap_quantiles(
-            data.z_max, comp["quantiles"], comp["n_bootstrap"], seed
+            data.z_max, list(comp.quantiles), comp.n_bootstrap, seed
         ),
         "z_max_histogram": histogram(data.z_max, edges),
-        "global": [global_z(z, data.z_max, data.lee) for z in comp["z_local"]],
+        "global": [global_z(z, data.z_max, data.lee) for z in comp.z_local],
         "gross_vitells": data.lee["gross_vitells"]["union"],
-        "p_global_curve": _curve(data.z_max, data.lee, float(lee_cfg["cl"])),
+        "p_global_curve": _curve(data.z_max, data.lee, float(lee.cl)),
     }
 
 
@@ -95,10 +96,10 @@ def _global_row(g: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def gan_vs_mc(
-    gan: StudyData, mc: StudyData, cfg: dict[str, Any], seed: int, blocks: Mapping[str, Any]
+    gan: StudyData, mc: StudyData, settings: Settings, seed: int, blocks: Mapping[str, Any]
 ) -> dict[str, Any]:
-    comp = cfg["validation"]["compare"]
-    test = two_sample_test(gan.z_max, mc.z_max, int(comp["n_permutations"]), seed)
+    comp = settings.validation.compare
+    test = two_sample_test(gan.z_max, mc.z_max, int(comp.n_permutations), seed)
     qg, qm = blocks["gan"]["z_max_quantiles"], blocks["mc_bootstrap"]["z_max_quantiles"]
     diffs = [
         {
@@ -137,20 +138,20 @@ def gan_vs_mc(
 
 
 def ensemble_section(
-    data: Mapping[str, StudyData], blocks: Mapping[str, Any], cfg: dict[str, Any], seed: int
+    data: Mapping[str, StudyData], blocks: Mapping[str, Any], settings: Settings, seed: int
 ) -> dict[str, Any] | None:
     from ganlee.validation.ensemble import ensemble_summary
 
-    members = [m for m in st.ensemble_members(cfg) if m in data]
+    members = [m for m in st.ensemble_members(settings) if m in data]
     if len(members) < 2 or members[0] != "gan":
         return None
     per_z = []
-    for j, _z in enumerate(cfg["validation"]["compare"]["z_local"]):
+    for j, _z in enumerate(settings.validation.compare.z_local):
         sig = [blocks[m]["global"][j] for m in members]
         per_z.append(
             ensemble_summary(members, sig, [blocks[m]["z_max_quantiles"] for m in members])
         )
-    n_perm = int(cfg["validation"]["compare"]["n_permutations"])
+    n_perm = int(settings.validation.compare.n_permutations)
     vs0 = {
         m: two_sample_test(data[members[0]].z_max, data[m].z_max, n_perm, seed).as_dict()
         for m in members[1:]
@@ -158,7 +159,8 @@ def ensemble_section(
     return {
         "members": members,
         "seeds": [
-            st.ensemble_seed(cfg, int(m[7:]) if m.startswith("gan_ens") else 0) for m in members
+            st.ensemble_seed(settings, int(m[7:]) if m.startswith("gan_ens") else 0)
+            for m in members
         ],
         "model_hashes": [blocks[m]["model_hash"] for m in members],
         "by_z_local": per_z,
@@ -168,7 +170,7 @@ def ensemble_section(
 
 
 def asimov_section(
-    cfg: dict[str, Any], mllg: NDArray[np.float64] | None, n2: int | None, n_signal: int
+    settings: Settings, mllg: NDArray[np.float64] | None, n2: int | None, n_signal: int
 ) -> dict[str, float] | None:
     """Expected local Z of ``n_signal`` injected events in the inclusive selection: the MC m_llg
     spectrum, smoothed by the background-only fit and scaled to ``n2`` events, as background
@@ -178,7 +180,7 @@ def asimov_section(
 
     if mllg is None or n2 is None:
         return None
-    spec = FitSpec.from_config(cfg)
+    spec = FitSpec.from_settings(settings.fit)
     hist = np.histogram(mllg, bins=np.asarray(spec.edges))[0].astype(np.float64)
     fit = scan(hist[None, :], spec, backend="batched")
     n0, a, b = (float(v) for v in np.asarray(fit.bkg_params)[0])
@@ -186,35 +188,35 @@ def asimov_section(
         return None
     bkg = expected_counts(spec, n0, a, b)
     bkg *= float(n2) / bkg.sum()
-    inj = cfg["validation"]["injection"]
+    inj = settings.validation.injection
     return asimov_expectation(
-        bkg, float(n_signal), float(inj["mass"]), st.injection_width(cfg), spec
+        bkg, float(n_signal), float(inj.mass), st.injection_width(settings), spec
     )
 
 
 def sensitivity_section(
     data: Mapping[str, StudyData],
-    cfg: dict[str, Any],
+    settings: Settings,
     main: tuple[NDArray[np.float64], dict[str, Any]] | None,
     mllg: NDArray[np.float64] | None,
 ) -> dict[str, Any]:
     from ganlee.validation.sensitivity import sensitivity_summary
 
-    v = cfg["validation"]
-    inj = v["injection"]
-    width = st.injection_width(cfg)
+    v = settings.validation
+    inj = v.injection
+    width = st.injection_width(settings)
     n_mc = None if mllg is None else int(mllg.size)
-    n2 = cfg["toys"]["sample2_size"] or n_mc
+    n2 = settings.toys.sample2_size or n_mc
     out: dict[str, Any] = {
-        "mass": float(inj["mass"]),
+        "mass": float(inj.mass),
         "width": width,
-        "window_sigmas": float(inj["window_sigmas"]),
-        "source": inj["source"],
-        "main_calibration_scoring": cfg["toys"]["scoring"],
+        "window_sigmas": float(inj.window_sigmas),
+        "source": inj.source,
+        "main_calibration_scoring": settings.toys.scoring,
         "sample2_size": n2,
         "by_scoring": {},
     }
-    for scoring in v["scorings"]:
+    for scoring in v.scorings:
         rows = []
         calib: dict[str, tuple[Any, dict[str, Any]]] = {}
         if main is not None:
@@ -222,7 +224,7 @@ def sensitivity_section(
         bkg = data.get(f"inject_0_{scoring}")
         if bkg is not None:
             calib["same_scoring"] = (bkg.z_max, bkg.lee)
-        for n in v["injection"]["n_signal"]:
+        for n in inj.n_signal:
             d = data.get(f"inject_{int(n)}_{scoring}")
             if d is None:
                 continue
@@ -231,11 +233,11 @@ def sensitivity_section(
                 d.mass_at_max,
                 d.z,
                 d.masses,
-                float(inj["mass"]),
+                float(inj.mass),
                 width,
-                float(inj["window_sigmas"]),
+                float(inj.window_sigmas),
                 calib,
-                float(cfg["lee"]["cl"]),
+                float(settings.lee.cl),
             )
             row["study"] = d.name
             row["n_signal"] = int(n)
@@ -243,7 +245,7 @@ def sensitivity_section(
             row["n_injected_mean"] = (
                 float(np.mean(ni)) if ni is not None and ni.size else (0.0 if n == 0 else None)
             )
-            row["asimov_inclusive"] = asimov_section(cfg, mllg, n2, int(n))
+            row["asimov_inclusive"] = asimov_section(settings, mllg, n2, int(n))
             sel = d.diagnostics.get("n_injected_selected")
             if sel is not None and n > 0:
                 row["signal_efficiency_per_selection"] = (np.mean(sel, axis=0) / float(n)).tolist()
@@ -252,7 +254,7 @@ def sensitivity_section(
             out["by_scoring"][scoring] = rows
     out["calibrations"] = {
         "main": "background-only toys of the main LEE stage (results/lee), scoring "
-        f"'{cfg['toys']['scoring']}'",
+        f"'{settings.toys.scoring}'",
         "same_scoring": "the inject_0_{scoring} study: background-only toys with the "
         "injection study's scoring",
     }
@@ -261,15 +263,15 @@ def sensitivity_section(
 
 def sculpting_section(
     data: Mapping[str, StudyData],
-    cfg: dict[str, Any],
+    settings: Settings,
     features: NDArray[np.float64] | None,
     seed: int,
 ) -> dict[str, Any]:
     from ganlee.features import FEATURE_NAMES
     from ganlee.validation.sculpting import mllg_recoverability, sculpting_summary
 
-    sc = cfg["validation"]["sculpting"]
-    out: dict[str, Any] = {"dropped_features": list(sc["drop_features"])}
+    sc = settings.validation.sculpting
+    out: dict[str, Any] = {"dropped_features": list(sc.drop_features)}
     for label, name in (("with", "gan"), ("without", "nomllg"), ("mc_bootstrap", "mc_bootstrap")):
         d = data.get(name)
         if d is None or "counts" not in d.diagnostics:
@@ -283,14 +285,14 @@ def sculpting_section(
                 dg["counts_all"],
                 dg["edges"],
                 d.selections.tolist(),
-                int(sc["rebin"]),
+                int(sc.rebin),
                 dg.get("response_mllg_corr"),
                 dg.get("auc"),
             ),
         }
     if features is not None:
         names = list(FEATURE_NAMES)
-        base = cfg["toys"]["features"] or names
+        base = list(settings.toys.features or names)
         others = [n for n in names if n not in base]
         out["mllg_r2"] = {
             "method": "3-fold cross-validated R^2 of m_llg regressed on the other DNN inputs "
@@ -299,7 +301,7 @@ def sculpting_section(
                 features, names, ["m_llg", *others], seed
             ),
             "dnn_inputs_without_dropped": mllg_recoverability(
-                features, names, [*sc["drop_features"], *others], seed
+                features, names, [*sc.drop_features, *others], seed
             ),
         }
     return out

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganlee.config import ConfigError
+from ganlee.errors import ConfigError
+from ganlee.settings import FitSettings
 from ganlee.stats.fit.families import BackgroundFamily, background_family
 
 __all__ = ["BACKENDS", "FitSpec", "validate_spec"]
@@ -23,62 +24,12 @@ __all__ = ["BACKENDS", "FitSpec", "validate_spec"]
 BACKENDS = ("batched", "iminuit")
 
 
-def _fit_section(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``fit`` section with the schema defaults filled in (``cfg``: whole config or section)."""
-    from ganlee.config import schema
-
-    props = schema()["properties"]["fit"]["properties"]
-    fit = {k: v["default"] for k, v in props.items() if "default" in v}
-    section = cfg.get("fit")
-    if section is None and cfg and set(cfg) <= set(props):
-        section = cfg  # the fit section itself was passed
-    section = dict(section or {})
-    unknown = sorted(set(section) - set(props))
-    if unknown:
-        msg = f"config key 'fit.{unknown[0]}' is not a fit setting (known: {sorted(props)})"
-        raise ConfigError(msg)
-    fit.update(section)
-    return fit
-
-
-def _edges(fit: Mapping[str, Any]) -> np.ndarray:
-    lo, hi, width = float(fit["hist_low"]), float(fit["hist_high"]), float(fit["bin_width"])
-    if not width > 0:
-        msg = f"config key 'fit.bin_width' must be > 0, got {width}"
-        raise ConfigError(msg)
-    if not hi > lo:
-        msg = f"config key 'fit.hist_high' ({hi}) must be above 'fit.hist_low' ({lo})"
-        raise ConfigError(msg)
-    nb_float = (hi - lo) / width
-    nb = round(nb_float)
-    if abs(nb_float - nb) > 1e-6 * max(1.0, nb_float):
-        msg = (
-            f"config key 'fit.bin_width' ({width}) must divide the histogram range "
-            f"[{lo}, {hi}] into a whole number of bins, got {nb_float:.6g} bins"
-        )
-        raise ConfigError(msg)
-    edges = lo + width * np.arange(nb + 1, dtype=np.float64)
-    edges[-1] = hi
-    return edges
-
-
-def _masses(fit: Mapping[str, Any]) -> np.ndarray:
-    m_lo, m_hi, step = float(fit["mass_low"]), float(fit["mass_high"]), float(fit["mass_step"])
-    if not step > 0:
-        msg = f"config key 'fit.mass_step' must be > 0, got {step}"
-        raise ConfigError(msg)
-    if m_hi < m_lo:
-        msg = f"config key 'fit.mass_high' ({m_hi}) must be >= 'fit.mass_low' ({m_lo})"
-        raise ConfigError(msg)
-    n_m = math.floor((m_hi - m_lo) / step + 1e-9) + 1
-    return m_lo + step * np.arange(n_m, dtype=np.float64)
-
-
 @dataclass(frozen=True, eq=False)
 class FitSpec:
     """Histogram binning, mass grid, model constants and solver settings of the fits.
 
-    Build it with ``FitSpec.from_config(cfg)``; direct construction is checked by
+    Build it with ``FitSpec.from_settings(settings.fit)`` (``ganlee.settings.FitSettings``, where
+    the edges and the mass grid are derived); direct construction is checked by
     ``validate_spec`` too. ``edges`` (nbins + 1,) and ``masses`` (M,) are in GeV.
     ``background`` names the background family member (``exp_poly2``, ``bernstein3``, ...;
     ``ganlee.stats.fit.families``).
@@ -104,23 +55,37 @@ class FitSpec:
         validate_spec(self)
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any]) -> FitSpec:
-        """The spec of the ``fit`` section of a (validated) config; missing keys take the schema
-        defaults. ``cfg`` is the whole config, or its ``fit`` section alone."""
-        fit = _fit_section(cfg)
+    def from_settings(cls, fit: FitSettings) -> FitSpec:
+        """The spec of the ``fit`` settings (edges and masses derived there)."""
         return cls(
-            edges=_edges(fit),
-            masses=_masses(fit),
-            sigma=float(fit["sigma"]),
-            t_center=float(fit["t_center"]),
-            t_scale=float(fit["t_scale"]),
-            min_events=int(fit["min_events"]),
-            max_iterations=int(fit["max_iterations"]),
-            tolerance=float(fit["tolerance"]),
-            max_fits_per_pass=int(fit["max_fits_per_pass"]),
-            backend=str(fit["backend"]),
-            background=str(fit["background"]),
+            edges=fit.edges,
+            masses=fit.masses,
+            sigma=float(fit.sigma),
+            t_center=float(fit.t_center),
+            t_scale=float(fit.t_scale),
+            min_events=int(fit.min_events),
+            max_iterations=int(fit.max_iterations),
+            tolerance=float(fit.tolerance),
+            max_fits_per_pass=int(fit.max_fits_per_pass),
+            backend=str(fit.backend),
+            background=str(fit.background),
         )
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any] | None = None) -> FitSpec:
+        """The spec of a (possibly partial) config mapping: ``{"fit": {...}}`` or the ``fit``
+        section alone, the schema filling the rest (a convenience for scripts and tests;
+        the steps build ``Settings`` once and use ``from_settings``)."""
+        from ganlee.settings import Settings
+
+        cfg = dict(cfg or {})
+        if (
+            cfg
+            and "fit" not in cfg
+            and set(cfg) <= {f.name for f in dataclasses.fields(FitSettings)}
+        ):
+            cfg = {"fit": cfg}
+        return cls.from_settings(Settings.from_config(cfg).fit)
 
     @property
     def nbins(self) -> int:
