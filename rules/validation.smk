@@ -30,7 +30,9 @@ def _study_settings(wildcards):
 
 def validation_toys_runtime(wildcards, input, attempt):
     n = validation_chunk_count(wildcards)
-    return resources.toys_runtime(_study_settings(wildcards), n, input.features, attempt)
+    return resources.toys_runtime(
+        _study_settings(wildcards), n, input.features, attempt
+    )
 
 
 def validation_toys_mem_mb(wildcards, input, attempt):
