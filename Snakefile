@@ -3,7 +3,11 @@ from snakemake.utils import min_version
 min_version("9.19")
 
 
-configfile: "config/config.yaml"
+# The embedded demo's settings apply only when no config file is named: with
+# `--configfile my.yaml` the config is the schema's defaults plus my.yaml (and --config).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 include: "rules/common.smk"

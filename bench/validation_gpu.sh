@@ -16,7 +16,7 @@
 #             (default 300): toy studies still pending when 62% of it has passed are skipped
 #             and the summary is written with --partial; GAN_EPOCHS: epochs of every GAN of the
 #             ensemble (default 500, the reference analysis's; differing only in seed).
-# Config: config/config.yaml + config/validation.yaml (as Snakemake merges them) with device cuda,
+# Config: config/config.yaml + config/validation.yaml (as snakemake --configfile config/config.yaml config/validation.yaml merges them) with device cuda,
 # the sizes above, one chunk per study.
 # Env: DEVICE (default cuda), OVERRIDE (a JSON object merged last, e.g. a tiny DNN for a CPU smoke
 # test: DEVICE=cpu OVERRIDE='{"toys": {"dnn": {"layers": [8], "epochs": 1}}}' ... 4 600 2).

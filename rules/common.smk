@@ -67,7 +67,47 @@ def chunk_count(wildcards):
 
 
 def observed_features():
-    return SETTINGS.lee.observed.features or "results/mc/features.root"
+    """The observed dataset: the user's file, the pseudo-data or the MC itself."""
+    return SETTINGS.lee.observed.path("results/mc/features.root")
+
+
+def observed_size_input():
+    """The dataset whose size the toys take (toys.sample2_size null, lee.observed.enabled): an
+    input of every rule that resolves the toy sizes, so that a new dataset reruns them."""
+    if SETTINGS.toys.sample2_size is not None or not SETTINGS.lee.observed.enabled:
+        return []
+    return [observed_features()]
+
+
+def observed_arg(wildcards, input):
+    return f"--observed {input.observed}" if input.get("observed") else ""
+
+
+def pseudo_data_files():
+    g = SETTINGS.lee.observed.generate
+    return [f"results/mc/pseudo_data/generated_{j}.root" for j in range(g.n_jobs)]
+
+
+def pseudo_data_index(wildcards):
+    return SETTINGS.lee.observed.FIRST_JOB + int(wildcards.j)
+
+
+def pseudo_data_cfg():
+    """mc-generate's config of a pseudo-data job: mc.generate with the pseudo-data's sizes."""
+    g = SETTINGS.lee.observed.generate
+    gen = {**SETTINGS.mc.generate.to_dict(), "n_jobs": g.n_jobs}
+    gen["events_per_job"] = g.events_per_job
+    cfg = {"seed": SETTINGS.seed, "device": SETTINGS.device, "mc": {"generate": gen}}
+    return inline_config(cfg)
+
+
+def pseudo_data_max_events():
+    events = SETTINGS.lee.observed.generate.events
+    return f"--max-events {events}" if events is not None else ""
+
+
+def pseudo_data_runtime(wildcards, attempt):
+    return resources.pseudo_data_runtime(SETTINGS, attempt)
 
 
 def lee_observed_input():

@@ -2,6 +2,7 @@ rule fit_model:
     input:
         model="results/gan/model.pt",
         features="results/mc/features.root",
+        observed=observed_size_input(),
     output:
         **figure_outputs("fit"),
         choice="results/fit/background.json",
@@ -14,9 +15,14 @@ rule fit_model:
         mem_mb=fit_model_mem_mb,
     params:
         cfg=cfg_json(
-            "toys", "fit", drop=["toys.n_toys", "toys.chunk_size", "toys.diagnostics"]
+            "toys",
+            "fit",
+            "lee.observed",
+            drop=["toys.n_toys", "toys.chunk_size", "toys.diagnostics"],
         ),
         plots=fit_plot_dir,
+        observed=observed_arg,
     shell:
         "ganlee fit-model --config {params.cfg:q} --model {input.model} "
-        "--features {input.features} --out {output.choice} --plots {params.plots} > {log} 2>&1"
+        "--features {input.features} {params.observed} --out {output.choice} "
+        "--plots {params.plots} > {log} 2>&1"

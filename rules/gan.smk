@@ -26,6 +26,7 @@ rule gan_validate:
         features="results/mc/features.root",
         model="results/gan/model.pt",
         history="results/gan/history.csv",
+        observed=observed_size_input(),
     output:
         metrics=report(
             "results/gan/validation.json",
@@ -43,8 +44,15 @@ rule gan_validate:
     conda:
         "../envs/torch.yaml"
     params:
-        cfg=cfg_json("gan", "mc.selection", "toys.sample1_size", "toys.sample2_size"),
+        cfg=cfg_json(
+            "gan",
+            "mc.selection",
+            "toys.sample1_size",
+            "toys.sample2_size",
+            "lee.observed",
+        ),
+        observed=observed_arg,
     shell:
         "ganlee gan-validate --config {params.cfg:q} --features {input.features} "
-        "--model {input.model} --history {input.history} --out {output.metrics} "
-        "--plots {output.plots} > {log} 2>&1"
+        "--model {input.model} --history {input.history} {params.observed} "
+        "--out {output.metrics} --plots {output.plots} > {log} 2>&1"

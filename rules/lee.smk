@@ -14,7 +14,7 @@ rule lee_observed:
         runtime=lee_observed_runtime,
         mem_mb=lee_observed_mem_mb,
     params:
-        cfg=cfg_json("toys", "fit", drop=["toys.n_toys"]),
+        cfg=cfg_json("toys", "fit", "lee.observed", drop=["toys.n_toys"]),
     shell:
         "ganlee observe --config {params.cfg:q} --model {input.model} "
         "--features {input.features} --data {input.data} --background {input.background} "

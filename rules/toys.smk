@@ -3,6 +3,7 @@ rule toys_chunk:
         model="results/gan/model.pt",
         features="results/mc/features.root",
         background="results/fit/background.json",
+        observed=observed_size_input(),
     output:
         "results/toys/chunk_{chunk}.npz",
     log:
@@ -13,10 +14,11 @@ rule toys_chunk:
         runtime=toys_chunk_runtime,
         mem_mb=toys_chunk_mem_mb,
     params:
-        cfg=cfg_json("toys", "fit", drop=["toys.n_toys"]),
+        cfg=cfg_json("toys", "fit", "lee.observed", drop=["toys.n_toys"]),
         first=chunk_first,
         n=chunk_count,
+        observed=observed_arg,
     shell:
         "ganlee toys --config {params.cfg:q} --model {input.model} --features {input.features} "
-        "--background {input.background} --first {params.first} --count {params.n} --out {output} "
-        "> {log} 2>&1"
+        "--background {input.background} {params.observed} --first {params.first} "
+        "--count {params.n} --out {output} > {log} 2>&1"

@@ -92,3 +92,5 @@ def test_the_mc_is_not_called_observed():
     assert data_label(cfg_for(10)) == "MC as data"
     cfg = Settings.from_config({"lee": {"observed": {"features": "data.root"}}})
     assert data_label(cfg) == "Observed"
+    pseudo = Settings.from_config({"lee": {"observed": {"features": "generate"}}})
+    assert data_label(pseudo) == "Pseudo-data"

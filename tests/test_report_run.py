@@ -30,7 +30,8 @@ def test_report_of_a_finished_run(run_copy):
     html = (run_copy / "report.html").read_text()
     summary = json.loads((run_copy / "results/lee/summary.json").read_text())
     assert "Headline numbers" in html
-    assert "System Message" not in html and "Undefined substitution" not in html
+    assert "System Message" not in html
+    assert "Undefined substitution" not in html
     assert f"{summary['n_toys_used']:,} of {summary['n_toys']:,}" in html
     assert "cfg={device: cpu" in html  # rule params as written, not escaped JSON
     assert 'cfg={\\\\\\"' not in html

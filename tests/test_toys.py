@@ -14,7 +14,7 @@ from compare import assert_same_z
 from synthetic import synthetic_events
 from toy_helpers import train_tiny_gan
 
-from ganlee.chunks import BACKGROUND_KEYS, CHUNK_KEYS, FORMAT_KEY, GOF_KEYS
+from ganlee.chunks import BACKGROUND_KEYS, CHUNK_KEYS, FORMAT_KEY, GOF_KEYS, SIZE_KEYS
 from ganlee.cli import main
 from ganlee.config import ConfigError, config_hash
 from ganlee.features import FEATURE_NAMES
@@ -267,7 +267,8 @@ def test_chunk_file_contract(features, tmp_path, capsys):
     )
     assert rc == 0
     with np.load(out, allow_pickle=False) as d:
-        assert sorted(d.files) == sorted((FORMAT_KEY, *CHUNK_KEYS, *BACKGROUND_KEYS))
+        assert sorted(d.files) == sorted((FORMAT_KEY, *CHUNK_KEYS, *BACKGROUND_KEYS, *SIZE_KEYS))
+        assert (int(d["sample1_size"]), int(d["sample2_size"])) == (300, 300)
         assert str(d["background_hash"]) == "fit.background:exp_poly2"
         assert d["background_models"].tolist() == ["exp_poly2"] * 3
         K, S, M = 3, 3, 31
@@ -354,8 +355,10 @@ def test_observe_file(features, mc, tmp_path):
     )
     assert rc == 0
     with np.load(out, allow_pickle=False) as d:
-        keys = (FORMAT_KEY, *CHUNK_KEYS, *BACKGROUND_KEYS, *GOF_KEYS, "edges", "counts")
+        keys = (FORMAT_KEY, *CHUNK_KEYS, *BACKGROUND_KEYS, *SIZE_KEYS, *GOF_KEYS, "edges", "counts")
         assert sorted(d.files) == sorted(keys)
+        # sample 1: the toys' 300 from the source; sample 2: the 400 observed events
+        assert (int(d["sample1_size"]), int(d["sample2_size"])) == (300, 400)
         assert d["toy_index"].tolist() == [-1]
         assert d["z"].shape == (1, 3, 31)
         np.testing.assert_array_equal(d["edges"], np.arange(130.0, 170.5, 1.0))

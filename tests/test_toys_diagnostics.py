@@ -17,6 +17,7 @@ from ganlee.chunks import (
     BACKGROUND_KEYS,
     CHUNK_KEYS,
     DIAGNOSTIC_KEYS,
+    SIZE_KEYS,
     read_chunk,
     write_chunk,
 )
@@ -197,7 +198,7 @@ def test_background_only_auc_is_one_half(mc):
 # ------------------------------------------------------------------------------ defaults
 def test_defaults_add_nothing_and_diagnostics_change_no_z(mc, tmp_path):
     plain = _engine(_cfg(), mc).run_toys(0, 3)
-    keys = [*CHUNK_KEYS, *BACKGROUND_KEYS]
+    keys = [*CHUNK_KEYS, *BACKGROUND_KEYS, *SIZE_KEYS]
     assert list(plain) == keys  # same keys, same order as before the options existed
     # the injection block at n_signal 0 (other values changed) injects nothing
     idle = _engine(_cfg(inject={"n_signal": 0, "mass": 140.0, "width": 5.0}), mc).run_toys(0, 3)

@@ -13,7 +13,14 @@ from scipy import stats
 from synthetic import synthetic_events
 from toy_helpers import train_tiny_gan
 
-from ganlee.chunks import BACKGROUND_KEYS, CHUNK_KEYS, FORMAT_KEY, INJECT_KEYS, read_chunk
+from ganlee.chunks import (
+    BACKGROUND_KEYS,
+    CHUNK_KEYS,
+    FORMAT_KEY,
+    INJECT_KEYS,
+    SIZE_KEYS,
+    read_chunk,
+)
 from ganlee.cli import main
 from ganlee.config import ConfigError, config_hash, load_config
 from ganlee.features import FEATURE_NAMES
@@ -258,7 +265,9 @@ def test_injection_keys_hash_and_cli(low_mc, tmp_path, capsys):
     args = ["--config", cfg, "--features", str(low_mc)]
     assert main(["toys", *args, "--first", "0", "--count", "2", "--out", str(out)]) == 0
     with np.load(out, allow_pickle=False) as d:
-        assert sorted(d.files) == sorted((FORMAT_KEY, *CHUNK_KEYS, *BACKGROUND_KEYS, *INJECT_KEYS))
+        assert sorted(d.files) == sorted(
+            (FORMAT_KEY, *CHUNK_KEYS, *BACKGROUND_KEYS, *SIZE_KEYS, *INJECT_KEYS)
+        )
         assert d["n_injected"].dtype == np.int64
         assert d["n_injected"].tolist() == [80, 80]
         assert d["inject_mass"].shape == ()

@@ -43,7 +43,7 @@ def _count(text: str, rule: str) -> int:
 
 
 def test_validation_config_lists_the_validation_dag():
-    text = _dry_run("--configfile", "config/validation.yaml")
+    text = _dry_run("--configfile", "config/config.yaml", "config/validation.yaml")
     for rule in RULES:
         assert rule in text, rule
     v = yaml.safe_load((ROOT / "config" / "validation.yaml").read_text())["validation"]

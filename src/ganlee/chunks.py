@@ -56,6 +56,7 @@ __all__ = [
     "GOF_KEYS",
     "INJECT_KEYS",
     "OBSERVED_KEYS",
+    "SIZE_KEYS",
     "Chunk",
     "chunk_paths",
     "read_chunk",
@@ -100,12 +101,15 @@ INJECT_KEYS: tuple[str, ...] = ("n_injected", "inject_mass", "inject_width")
 BACKGROUND_KEYS: tuple[str, ...] = ("background_hash", "background_models", "background_warnings")
 #: Goodness of fit of the observed data's background-only fits (``ganlee.stats.fit.gof``).
 GOF_KEYS: tuple[str, ...] = ("gof_deviance", "gof_ndf", "gof_p_value", "gof_chi2", "gof_chi2_ndf")
+#: The events of sample 1 and sample 2 of every toy in the file (the observed file: sample 1
+#: drawn from the generator, sample 2 the observed events); int64 0-d, absent in older files.
+SIZE_KEYS: tuple[str, ...] = ("sample1_size", "sample2_size")
 #: Optional keys that describe the whole file, not one toy each.
-FILE_LEVEL_KEYS: tuple[str, ...] = ("edges", "inject_mass", "inject_width")
+FILE_LEVEL_KEYS: tuple[str, ...] = ("edges", "inject_mass", "inject_width", *SIZE_KEYS)
 
 _PER_TOY = ("seed", "z_max", "mass_at_max", "selection_at_max", "n_fits", "n_failed")
 _OPTIONAL = tuple(dict.fromkeys((*DIAGNOSTIC_KEYS, *INJECT_KEYS)))
-_ALLOWED = (*_OPTIONAL, *BACKGROUND_KEYS, *GOF_KEYS)
+_ALLOWED = (*_OPTIONAL, *BACKGROUND_KEYS, *GOF_KEYS, *SIZE_KEYS)
 
 
 @dataclass
@@ -147,6 +151,8 @@ class Chunk:
     gof_p_value: NDArray[np.float64] | None = None
     gof_chi2: NDArray[np.float64] | None = None
     gof_chi2_ndf: NDArray[np.float64] | None = None
+    sample1_size: int | None = None
+    sample2_size: int | None = None
 
     @property
     def n(self) -> int:
@@ -271,6 +277,13 @@ def read_chunk(path: str | os.PathLike[str], observed: bool = False) -> Chunk:
     optional: dict[str, Any] = {k: np.asarray(d[k]) for k in _ALLOWED if k in d}
     if "background_hash" in optional:
         optional["background_hash"] = str(optional["background_hash"])
+    for key in SIZE_KEYS:
+        if key in optional:
+            size = optional[key]
+            if size.shape != () or size.dtype.kind not in "iu" or int(size) < 1:
+                msg = f"{where}: '{key}' must be a positive integer, got {size.tolist()!r}"
+                raise InputError(msg)
+            optional[key] = int(size)
     if "edges" in optional:
         optional["edges"] = _vector(d, "edges", np.float64, where)
     if observed:

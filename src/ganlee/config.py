@@ -38,6 +38,7 @@ __all__ = [
     "ConfigError",
     "ConfigSpec",
     "add_config_argument",
+    "add_observed_argument",
     "apply_overrides",
     "coerce_types",
     "config_hash",
@@ -308,4 +309,17 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
         metavar="KEY.PATH=VALUE",
         help="override one (nested) key after --config, VALUE in YAML: --set toys.n_toys=30 "
         "--set gan.lr=1e-4 (repeatable)",
+    )
+
+
+def add_observed_argument(parser: argparse.ArgumentParser) -> None:
+    """``--observed FILE``: the dataset whose number of events is the toys' default size
+    (``ganlee.settings.Settings.observed_dataset``)."""
+    parser.add_argument(
+        "--observed",
+        default=None,
+        help="features file of the dataset the toys calibrate: its number of events is the toy "
+        "size when toys.sample2_size is null (default: config key lee.observed.features - "
+        "your file, or results/mc/pseudo_data.root for 'generate' - or, for null, the "
+        "--features file)",
     )

@@ -25,6 +25,7 @@ __all__ = [
     "InputError",
     "atomic_path",
     "check_root_file",
+    "count_events",
     "features_fingerprint",
     "file_hash",
     "json_safe",
@@ -196,6 +197,27 @@ def features_fingerprint(x: np.ndarray, names: Sequence[str] = FEATURE_NAMES) ->
     h = hashlib.sha256(head.encode())
     h.update(arr.tobytes())
     return h.hexdigest()[:16]
+
+
+def count_events(path: str | os.PathLike[str], tree: str = "events") -> int:
+    """The number of events of a features file (its tree's entries; nothing else is read).
+
+    Refuses what ``read_features`` refuses about the file and the tree, naming the file.
+    """
+    import uproot
+
+    p = Path(path)
+    check_root_file(p, "features file")
+    try:
+        f = uproot.open(p)
+    except Exception as exc:
+        msg = f"features file '{p}' is not a readable ROOT file: {exc}"
+        raise InputError(msg) from exc
+    with f:
+        if tree not in f:
+            msg = f"features file '{p}' has no tree '{tree}' (has: {list(f.keys())})"
+            raise InputError(msg)
+        return int(f[tree].num_entries)
 
 
 def read_features(

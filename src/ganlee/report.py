@@ -124,7 +124,9 @@ def _observed_rows(obs: dict[str, Any], data_name: str, cl: str) -> list[tuple[s
         where = f" at m = {_num(obs['mass_at_max'], 'g')} GeV"
         if obs.get("selection_at_max") is not None:
             where += f", selection {selection_label(float(obs['selection_at_max']))}"
-    if obs["reachable"]:
+    if obs.get("not_quoted"):
+        zg = "not quoted: " + str(obs["not_quoted"]).removeprefix("no global significance: ")
+    elif obs["reachable"]:
         lo, hi = _num(obs["z_global_lo"]), _num(obs["z_global_hi"])
         zg = f"{_num(obs['z_global'])} [{lo}, {hi}] ({cl})"
     else:
@@ -132,16 +134,21 @@ def _observed_rows(obs: dict[str, Any], data_name: str, cl: str) -> list[tuple[s
     source = str(obs.get("source") or "")
     if source.startswith(("config", "command line")):  # lee.observed_z / --observed-z
         data_name = f"none: Z_local given by the {source}"
-    return [
+    rows = [
         ("Dataset analysed", data_name),
         ("Local significance Z_local", f"{_num(obs['z_local'])}{where}"),
         ("Global significance Z_global, toys", zg),
         ("Global significance Z_global, Gross-Vitells", _num(obs["z_global_gross_vitells"])),
     ]
+    if obs.get("size_warning"):
+        rows.append(("WARNING", str(obs["size_warning"])))
+    return rows
 
 
 def _headline_rows(h: dict[str, Any], data_name: str) -> list[tuple[str, str]]:
     """Table rows of ``ganlee.stats.headline.headline``."""
+    from ganlee.stats.headline import sizes_text
+
     cl = f"{100 * h['cl']:.3g}% CL" if h.get("cl") else "CL"
     rows = _observed_rows(h["observed"], data_name, cl) if h["observed"] else []
     a = h["at_z"]
@@ -149,6 +156,13 @@ def _headline_rows(h: dict[str, Any], data_name: str) -> list[tuple[str, str]]:
         interval = f"[{_num(a['p_global_lo'], '.3g')}, {_num(a['p_global_hi'], '.3g')}]"
         value = f"{_num(a['p_global'], '.3g')} {interval} ({cl}; {a['n_above']} toys above)"
         rows.append((f"p_global at Z_local = {a['z_local']:g}, toys", value))
+    toys = sizes_text(h.get("toy_sizes"))
+    if toys is not None:
+        observed = sizes_text((h["observed"] or {}).get("sizes"))
+        value = f"{toys} events (sample 1 + sample 2)"
+        rows.append(("Toy size", value))
+        if observed is not None:
+            rows.append(("Observed analysis size", f"{observed} events"))
     used = f"{h['n_toys_used']:,} of {h['n_toys']:,}"
     if h["partial"]:
         used += f" (PARTIAL: {h['n_toys_expected']:,} configured)"

@@ -29,6 +29,7 @@ __all__ = [
     "hardware",
     "mc_generate_runtime",
     "n_events",
+    "pseudo_data_runtime",
     "runtime_min",
     "toy_sizes",
     "toys_mem_mb",
@@ -77,6 +78,13 @@ def mc_generate_runtime(settings: Settings, attempt: int) -> int:
     gen = settings.mc.generate
     rate = RESOURCE_RATES["pythia_events_per_s"][gen.realism]
     return runtime_min(gen.events_per_job / rate, attempt)
+
+
+def pseudo_data_runtime(settings: Settings, attempt: int) -> int:
+    """A pseudo-data job (``lee.observed.generate``) at the MC's generation rate."""
+    gen = settings.mc.generate
+    rate = RESOURCE_RATES["pythia_events_per_s"][gen.realism]
+    return runtime_min(settings.lee.observed.generate.events_per_job / rate, attempt)
 
 
 def gan_train_runtime(settings: Settings, features: str | os.PathLike[str], attempt: int) -> int:

@@ -63,6 +63,7 @@ __all__ = [
     "McSelectionSettings",
     "McSettings",
     "ObservedSettings",
+    "PseudoDataSettings",
     "SculptingSettings",
     "Section",
     "Settings",
@@ -442,12 +443,37 @@ class FitSettings(Section):
 
 # ----------------------------------------------------------------------------------------- lee
 @dataclass(frozen=True)
+class PseudoDataSettings(Section):
+    """``lee.observed.generate``: the pseudo-data of ``lee.observed.features: generate``."""
+
+    KEY: ClassVar[str] = "lee.observed.generate"
+    n_jobs: int
+    events_per_job: int
+    events: int | None
+
+
+@dataclass(frozen=True)
 class ObservedSettings(Section):
-    """``lee.observed``: the dataset analysed once with the toys' procedure."""
+    """``lee.observed``: the dataset the toys calibrate, analysed once with their procedure."""
 
     KEY: ClassVar[str] = "lee.observed"
     enabled: bool
     features: str | None
+    generate: PseudoDataSettings
+
+    #: ``features`` value of the pseudo-data, and the file the pipeline writes it to.
+    GENERATE: ClassVar[str] = "generate"
+    PSEUDO_DATA: ClassVar[str] = "results/mc/pseudo_data.root"
+    #: ``mc-generate`` job index of the pseudo-data's job j: ``FIRST_JOB + j`` (the training MC
+    #: uses 0 .., the validation samples 100000 .. and 200000 ..: independent seeds).
+    FIRST_JOB: ClassVar[int] = 400000
+
+    def path(self, mc_features: str) -> str:
+        """The features file of the dataset: the user's file, the pseudo-data's
+        (``PSEUDO_DATA``) or, for null, the MC's (``mc_features``)."""
+        if self.features == self.GENERATE:
+            return self.PSEUDO_DATA
+        return str(self.features) if self.features else str(mc_features)
 
 
 @dataclass(frozen=True)
@@ -463,6 +489,7 @@ class LeeSettings(Section):
     n_scan_plots: int
     cl: float
     table_z: tuple[float, ...]
+    allow_size_mismatch: bool
 
 
 # ---------------------------------------------------------------------------------- validation
@@ -680,6 +707,37 @@ class Settings(Section):
             n1, origin1 = n2, f"as sample 2, {origin2}"
         return ToySizes(n1, n2, origin1, origin2)
 
+    def observed_dataset(self, given: str | Path | None, mc_features: str | Path) -> str | None:
+        """The observed dataset of a step: ``given`` (``--observed``), else the config's
+        (``lee.observed.features``: the user's file, the pseudo-data's, or the MC's
+        ``mc_features``); None when ``lee.observed.enabled`` is off and nothing is given."""
+        if given is not None:
+            return str(given)
+        if not self.lee.observed.enabled:
+            return None
+        return self.lee.observed.path(str(mc_features))
+
+    def toy_sizes_from(
+        self,
+        mc: str | Path | None = None,
+        observed: str | Path | None = None,
+        n_mc: int | None = None,
+    ) -> ToySizes:
+        """``toy_sizes`` with the event counts read from the files that define them: the
+        observed dataset's ``observed`` (a features file; read only when the sizes need it and
+        ``lee.observed.enabled``) and the MC's (``n_mc``, else counted in the features file
+        ``mc``). A file the sizes need that does not exist is an ``InputError`` naming it."""
+        from ganlee.io import count_events
+
+        t = self.toys
+        need = t.sample2_size is None
+        n_obs = None
+        if need and self.lee.observed.enabled and observed is not None:
+            n_obs = count_events(observed)
+        if need and n_obs is None and n_mc is None and mc is not None:
+            n_mc = count_events(mc)
+        return self.toy_sizes(n_mc=n_mc, n_observed=n_obs)
+
     def input_paths(self) -> list[tuple[str, str]]:
         """``(config key, path)`` of every user input file the config names: each of
         ``mc.input_files``, ``lee.observed.features`` (when enabled) and
@@ -704,7 +762,7 @@ class Settings(Section):
 def _input_paths(s: Settings) -> list[tuple[str, str]]:
     out = [(f"mc.input_files[{i}]", str(p)) for i, p in enumerate(s.mc.input_files)]
     observed = s.lee.observed
-    if observed.enabled and observed.features:
+    if observed.enabled and observed.features and observed.features != observed.GENERATE:
         out.append(("lee.observed.features", str(observed.features)))
     v = s.validation
     ref = v.amplification.reference

@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from ganlee.config import add_config_argument
+from ganlee.config import add_config_argument, add_observed_argument
 
 __all__ = ["register"]
 
@@ -31,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None, help="override config key 'device'")
     p.add_argument("--out", required=True, help="output choice file results/fit/background.json")
     p.add_argument("--plots", default=None, help="directory for the figure (PDF + PNG)")
+    add_observed_argument(p)
     p.set_defaults(func=_fit_model)
 
 
@@ -48,7 +49,10 @@ def _fit_model(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     settings = load_settings(args.config)
     device = resolve_device(args.device or settings.device)
-    engine = ToyEngine(settings, make_source(settings, args.features, args.model, device))
+    source = make_source(settings, args.features, args.model, device)
+    observed = settings.observed_dataset(args.observed, args.features)
+    sizes = settings.toy_sizes_from(observed=observed, n_mc=source.n_mc)
+    engine = ToyEngine(settings, source, sizes)
     spur = settings.fit.spurious
     mc = read_features(args.features) if spur.mc_template else None
     tmpl = build_templates(engine, mc, int(spur.pilot_toys), int(spur.template_factor))

@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ganlee.config import add_config_argument
+from ganlee.config import add_config_argument, add_observed_argument
 
 if TYPE_CHECKING:
     from ganlee.settings import Settings
@@ -55,6 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument(
         "--no-feature-plots", action="store_true", help="only the overview page of features"
     )
+    add_observed_argument(v)
     v.set_defaults(func=gan_validate)
 
 
@@ -118,10 +119,13 @@ def run_validation(
     out: str | Path,
     plots: str | Path | None,
     history: list[dict[str, float]] | None = None,
+    observed: str | Path | None = None,
     features_source: str = "features",
     feature_plots: bool = True,
 ) -> dict[str, Any]:
-    """Compare ``model`` with its MC hold-out (rows of ``features`` stored in the model).
+    """Compare ``model`` with its MC hold-out (rows of ``features`` stored in the model), the
+    fidelity gate at the toy size (``Settings.toy_sizes_from``: the ``observed`` dataset's size
+    when the toy sizes are null).
 
     Writes the plots (into a temporary directory renamed to ``plots`` when complete) and then
     ``out`` (JSON), both atomically; returns the metrics.
@@ -167,7 +171,7 @@ def run_validation(
         mc,
         gan,
         names,
-        settings.toy_sizes(n_mc=int(split["n_events"])).sample1,
+        settings.toy_sizes_from(observed=observed, n_mc=int(split["n_events"])).sample1,
         settings.gan.fidelity,
         model.window,
         derive_seed(seed, "gan_validate", "fidelity"),
@@ -247,6 +251,7 @@ def gan_validate(args: argparse.Namespace) -> int:
         history=history,
         features_source=f"features file '{args.features}'",
         feature_plots=not args.no_feature_plots,
+        observed=settings.observed_dataset(args.observed, args.features),
     )
     gate = result["fidelity"]
     if gate["passed"]:

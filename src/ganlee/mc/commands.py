@@ -22,7 +22,8 @@ def _convert(args: argparse.Namespace) -> int:
     from ganlee.mc.convert import convert
     from ganlee.settings import load_settings
 
-    convert(args.inputs, load_settings(args.config), args.out, args.provenance)
+    settings = load_settings(args.config)
+    convert(args.inputs, settings, args.out, args.provenance, max_events=args.max_events)
     return 0
 
 
@@ -56,5 +57,11 @@ def register(sub: Any) -> None:
     add_config_argument(p)
     p.add_argument("--out", required=True, help="features ROOT file, e.g. results/mc/features.root")
     p.add_argument("--provenance", required=True, help="provenance JSON (inputs, cut-flow, config)")
+    p.add_argument(
+        "--max-events",
+        type=int,
+        default=None,
+        help="keep the first N selected events (a dataset of exactly N; fewer is an error)",
+    )
     p.add_argument("inputs", nargs="+", metavar="INPUT.root", help="input ROOT files")
     p.set_defaults(func=_convert)

@@ -319,11 +319,14 @@ def convert(
     out: str | os.PathLike[str],
     provenance: str | os.PathLike[str],
     stream: TextIO | None = None,
+    max_events: int | None = None,
 ) -> dict[str, Any]:
     """Select events of ``inputs`` and write the features (``out``) and provenance JSON.
 
-    Returns the provenance record. Raises ``InputError`` (bad input, or no event selected) and
-    ``ConfigError`` before writing anything.
+    ``max_events``: keep the first this many selected events (in input order), a dataset of
+    exactly that size (the pseudo-data of ``lee.observed.generate.events``); fewer selected is
+    an ``InputError``. Returns the provenance record. Raises ``InputError`` (bad input, or no
+    event selected) and ``ConfigError`` before writing anything.
     """
     stream = stream if stream is not None else sys.stdout
     mc = settings.mc
@@ -366,6 +369,18 @@ def convert(
         )
         raise InputError(msg)
     data = {k: np.concatenate(v) for k, v in parts.items()}
+    n_all = n_sel
+    if max_events is not None:
+        if n_sel < int(max_events):
+            msg = (
+                f"{n_sel} events of {len(inputs)} input file(s) passed the selection, "
+                f"{int(max_events)} requested (--max-events): generate more events "
+                "(lee.observed.generate.events_per_job or n_jobs); nothing written to "
+                f"'{out}'"
+            )
+            raise InputError(msg)
+        n_sel = int(max_events)
+        data = {k: v[:n_sel] for k, v in data.items()}
     for k, col in data.items():
         bad = ~np.isfinite(col)
         if bad.any():
@@ -378,9 +393,10 @@ def convert(
         "features_file": str(out),
         "feature_names": list(FEATURE_NAMES),
         "selected_events": n_sel,
+        "selected_before_max_events": n_all,
         "cutflow": flow,
         "inputs": per_file,
-        "generation": _generation_summary(per_file, n_sel),
+        "generation": _generation_summary(per_file, n_all),
         "selection": sel.to_dict(),
         "config": {"seed": settings.seed, "mc": mc.to_dict()},
         "config_hash": config_hash(mc.to_dict()),

@@ -18,7 +18,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["HEADLINE_Z", "format_headline", "headline", "headline_from_files", "read_optional_json"]
+__all__ = [
+    "HEADLINE_Z",
+    "format_headline",
+    "headline",
+    "headline_from_files",
+    "read_optional_json",
+    "sizes_text",
+]
 
 #: The local significance whose global p-value the headline quotes.
 HEADLINE_Z = 3.0
@@ -75,6 +82,9 @@ def _observed(summary: dict[str, Any]) -> dict[str, Any] | None:
     gv = obs.get("gross_vitells") or {}
     return {
         "source": obs.get("source"),
+        "sizes": obs.get("sizes"),
+        "not_quoted": obs.get("not_quoted"),
+        "size_warning": obs.get("size_warning"),
         "z_local": obs["z_local"],
         "mass_at_max": obs.get("mass_at_max"),
         "selection_at_max": obs.get("selection_at_max"),
@@ -130,6 +140,7 @@ def headline(
         "at_z": _at_z(summary, float(z_local)),
         "cl": summary.get("cl"),
         "fit_failures": summary.get("fit_failures") or {},
+        "toy_sizes": summary.get("toy_sizes"),
         "checks": checks,
     }
 
@@ -144,14 +155,40 @@ def _observed_line(obs: dict[str, Any]) -> str:
         where = f" at m_llg = {obs['mass_at_max']:.1f} GeV"
         if obs.get("selection_at_max") is not None:
             where += f", top {100 * obs['selection_at_max']:.3g}%"
+    if obs.get("not_quoted"):
+        return f"observed: Z_local = {obs['z_local']:.2f}{where}; Z_global NOT QUOTED: " + str(
+            obs["not_quoted"]
+        ).removeprefix("no global significance: ")
     if obs["reachable"]:
         zg = f"{_z(obs['z_global'])} [{_z(obs['z_global_lo'])}, {_z(obs['z_global_hi'])}] from toys"
     else:
         zg = f"> {_z(obs['z_global_lo'])} (no toy reached it)"
-    return (
+    line = (
         f"observed: Z_local = {obs['z_local']:.2f}{where}; Z_global = {zg}, "
         f"Gross-Vitells {_z(obs['z_global_gross_vitells'])}"
     )
+    if obs.get("size_warning"):
+        line += f"\nWARNING: {obs['size_warning']}"
+    return line
+
+
+def sizes_text(sizes: dict[str, Any] | None) -> str | None:
+    """``"2,000 + 2,000"`` events of sample 1 + sample 2, or None when unknown."""
+    if not sizes or sizes.get("sample1") is None or sizes.get("sample2") is None:
+        return None
+    return f"{int(sizes['sample1']):,} + {int(sizes['sample2']):,}"
+
+
+def _sizes_line(h: dict[str, Any]) -> str | None:
+    toys = sizes_text(h.get("toy_sizes"))
+    if toys is None:
+        return None
+    line = f"toy size: {toys} events (sample 1 + sample 2)"
+    obs = h.get("observed") or {}
+    observed = sizes_text(obs.get("sizes"))
+    if observed is not None:
+        line += f"; observed analysis: {observed}"
+    return line
 
 
 def format_headline(h: dict[str, Any]) -> str:
@@ -171,6 +208,9 @@ def format_headline(h: dict[str, Any]) -> str:
             f"[{a['p_global_lo']:.3g}, {a['p_global_hi']:.3g}] ({cl_txt}, {a['n_above']} toy(s) "
             f"above; p_local {a['p_local']:.3g})"
         )
+    sizes = _sizes_line(h)
+    if sizes:
+        lines.append(sizes)
     ff = h["fit_failures"]
     frac = ff.get("fraction")
     lines.append(

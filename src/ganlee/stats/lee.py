@@ -31,11 +31,13 @@ from ganlee.stats.lee_checks import (
     background_summary,
     check_complete,
     check_model_hash,
+    check_same_sizes,
     check_same_study,
     fmt_range,
     observed_summary,
     raise_duplicates,
     ranges,
+    toy_sizes,
 )
 from ganlee.stats.lee_formulas import (
     GV_BOUNDS,
@@ -158,6 +160,7 @@ class LeeAccumulator:
             "the chunks come from different {what}s (stale chunks from an earlier run?). "
             "Delete or regenerate the odd chunk(s).",
         )
+        check_same_sizes(ch, ref)
 
     def add(self, ch: Chunk) -> None:
         """Fold one chunk into the running totals (checks indices and study identity)."""
@@ -342,6 +345,7 @@ class LeeAccumulator:
             "config_hash": ref.config_hash,
             "model_hash": ref.model_hash,
             "background_hash": ref.background_hash,
+            "toy_sizes": toy_sizes(ref),
             "masses": ref.masses,
             "selections": ref.selections,
             "cl": self.cl,
@@ -423,7 +427,13 @@ def aggregate(
         if model is not None:
             check_model_hash(ob, model, model_hash)
         assert acc.ref is not None
-        res.summary["observed"] = observed_summary(ob, acc.ref, acc.cl, zs, gv, gv_scan)
+        obs = observed_summary(
+            ob, acc.ref, acc.cl, zs, gv, gv_scan, settings.lee.allow_size_mismatch
+        )
+        res.summary["observed"] = obs
+        for note in (obs["not_quoted"], obs["size_warning"]):
+            if note:
+                res.summary["warnings"].append(f"observed: {note}")
     zq = observed_z if observed_z is not None else lee.observed_z
     if zq is not None and not (math.isfinite(float(zq)) and float(zq) >= 0):
         msg = (

@@ -22,10 +22,13 @@ __all__ = [
     "check_complete",
     "check_model_hash",
     "check_observed",
+    "check_same_sizes",
     "fmt_range",
     "observed_summary",
     "raise_duplicates",
     "ranges",
+    "size_mismatch",
+    "toy_sizes",
 ]
 
 
@@ -53,6 +56,39 @@ def check_same_study(ch: Chunk, ref: Chunk, label: str, other: str, hint: str) -
             raise InputError(msg)
 
 
+def toy_sizes(ch: Chunk) -> dict[str, int | None]:
+    """``{"sample1", "sample2"}`` events of a chunk's toys (None in files older than the keys)."""
+    return {"sample1": ch.sample1_size, "sample2": ch.sample2_size}
+
+
+def check_same_sizes(ch: Chunk, ref: Chunk) -> None:
+    """Every toy chunk of one aggregation has the same toy sizes (``InputError`` naming both)."""
+    if toy_sizes(ch) != toy_sizes(ref):
+        msg = (
+            f"toy chunk '{ch.path}' has toys of {_sizes_text(toy_sizes(ch))} events but "
+            f"'{ref.path}' of {_sizes_text(toy_sizes(ref))}: rerun the toys of the current config"
+        )
+        raise InputError(msg)
+
+
+def _sizes_text(sizes: dict[str, int | None]) -> str:
+    a, b = sizes["sample1"], sizes["sample2"]
+    return "unknown sizes" if a is None or b is None else f"{a:,} + {b:,}"
+
+
+def size_mismatch(ob: Chunk, ref: Chunk) -> str | None:
+    """Why the observed analysis and the toys ran at different sizes (sample 1, sample 2), or
+    None when they match (or a file predates the size keys)."""
+    toys, obs = toy_sizes(ref), toy_sizes(ob)
+    if None in toys.values() or None in obs.values() or toys == obs:
+        return None
+    return (
+        f"the observed analysis ran at {_sizes_text(obs)} events (sample 1 + sample 2), the "
+        f"toys at {_sizes_text(toys)}: toys of another size calibrate nothing (the z_max "
+        "distribution depends on the size)"
+    )
+
+
 def check_observed(ob: Chunk, ref: Chunk) -> None:
     """The observed file must come from the toys' configuration, model and background choice."""
     check_same_study(
@@ -72,15 +108,37 @@ def observed_summary(
     zs: NDArray[np.float64],
     gv: dict[str, Any],
     gv_scan: dict[str, Any],
+    allow_size_mismatch: bool = False,
 ) -> dict[str, Any]:
     """Global significance of the observed z_max (against the toys' sorted ``zs``; ``ref`` a toy
-    chunk, ``cl`` the intervals' level) and the goodness of fit of each selection."""
+    chunk, ``cl`` the intervals' level) and the goodness of fit of each selection.
+
+    When the observed analysis ran at other sizes than the toys (``size_mismatch``) no global
+    significance is quoted (``toys`` and the Gross-Vitells blocks are None and ``not_quoted``
+    says why) unless ``allow_size_mismatch`` (``lee.allow_size_mismatch``): then it is, and
+    ``size_warning`` says what it compares."""
     check_observed(ob, ref)
     zobs = float(ob.z_max[0])
     if not math.isfinite(zobs):
         msg = f"observed file '{ob.path}': z_max is not finite (every fit failed)"
         raise InputError(msg)
     sig = global_significance(zobs, zs, gv, cl, gv_scan)
+    mismatch = size_mismatch(ob, ref)
+    sig["sizes"] = toy_sizes(ob)
+    sig["not_quoted"] = None
+    sig["size_warning"] = None
+    if mismatch is not None and not allow_size_mismatch:
+        for key in ("toys", "gross_vitells", "gross_vitells_scan"):
+            sig[key] = None
+        sig["not_quoted"] = (
+            f"no global significance: {mismatch}; make the toys the size of the dataset "
+            "(toys.sample1_size and sample2_size null, or equal to it), or set "
+            "lee.allow_size_mismatch: true to quote it anyway"
+        )
+    elif mismatch is not None:
+        sig["size_warning"] = (
+            f"global significance quoted although {mismatch} (lee.allow_size_mismatch: true)"
+        )
     sig.update(
         {
             "source": str(ob.path),

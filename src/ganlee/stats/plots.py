@@ -58,8 +58,12 @@ _TOY_COLOR = "tab:orange"
 
 def data_label(settings: Settings) -> str:
     """Legend name of the analysed dataset: "Observed" for a user's file
-    (``lee.observed.features``), "MC as data" when it is the MC features file (the default)."""
-    return "Observed" if settings.lee.observed.features else "MC as data"
+    (``lee.observed.features``), "Pseudo-data" for ``generate``, "MC as data" when it is the MC
+    features file (null, the schema default)."""
+    features = settings.lee.observed.features
+    if features == settings.lee.observed.GENERATE:
+        return "Pseudo-data"
+    return "Observed" if features else "MC as data"
 
 
 def _gv_label(gv: dict[str, Any], scan: bool = False) -> str:
@@ -81,7 +85,9 @@ def _z_limits(summary: dict[str, Any]) -> tuple[float, float]:
 
 
 def _z_global_text(o: dict[str, Any]) -> str:
-    toys = o["toys"]
+    toys = o.get("toys")
+    if not toys:
+        return r"$Z_{\rm global}$ not quoted (toys of another size)"
     zt = f"{toys['z_global']:.2f}" if toys["reachable"] else f"> {toys['z_global_lo']:.2f}"
     return rf"$Z_{{\rm global}}$ = {zt} (toys), {o['gross_vitells']['z_global']:.2f} (GV)"
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ganlee.config import add_config_argument
+from ganlee.config import add_config_argument, add_observed_argument
 
 __all__ = ["format_options", "format_z_table", "register"]
 
@@ -37,6 +37,7 @@ def _common(p: argparse.ArgumentParser) -> None:
         f"{_BACKGROUND} when it exists, as in the pipeline; else config key 'fit.background' "
         "for every selection)",
     )
+    add_observed_argument(p)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -86,7 +87,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     _common(r)
     r.add_argument(
-        "--data", required=True, help="features ROOT file of the observed data (sample 2)"
+        "--data",
+        required=True,
+        help="features ROOT file of the observed data (sample 2; also the default --observed)",
     )
     r.add_argument("--out", required=True, help="output .npz (results/lee/observed.npz)")
     r.set_defaults(func=_observe)
@@ -102,13 +105,15 @@ def _engine(args: argparse.Namespace) -> Any:
     settings = load_settings(args.config)
     device = resolve_device(args.device or settings.device)
     source = make_source(settings, args.features, args.model, device)
+    observed = settings.observed_dataset(args.observed, args.features)
+    sizes = settings.toy_sizes_from(observed=observed, n_mc=source.n_mc)
     choice = None
     background = args.background
     if background is None and Path(_BACKGROUND).is_file():
         background = _BACKGROUND
     if background is not None:
         choice = read_choice(background, settings.toys.selections)
-    return ToyEngine(settings, source, background=choice)
+    return ToyEngine(settings, source, sizes, background=choice)
 
 
 def _toys(args: argparse.Namespace) -> int:
@@ -184,6 +189,8 @@ def _observe(args: argparse.Namespace) -> int:
     from ganlee.chunks import write_chunk
     from ganlee.io import read_features
 
+    if args.observed is None:
+        args.observed = args.data
     engine = _engine(args)
     data = read_features(args.data)
     result = engine.run_observed(data)

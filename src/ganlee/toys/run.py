@@ -119,7 +119,7 @@ class ToyEngine:
             "toys": t.to_dict(),
             "fit": settings.fit.to_dict(),
         }
-        self.config_hash = config_hash(toy_config(settings))
+        self.config_hash = config_hash(toy_config(settings, self.toy_sizes))
         #: background model of each selection (rule fit_model's choice, else fit.background)
         self.background = background or fixed_choice(self.spec.background, len(t.selections))
         self.timing = Timing()
@@ -276,7 +276,8 @@ class ToyEngine:
                 gof=gof,
             )
 
-    def _common(self) -> dict[str, np.ndarray]:
+    def _common(self, n2: int | None = None) -> dict[str, np.ndarray]:
+        """The file-level arrays of a chunk; ``n2``: the sample-2 events (default the toys')."""
         return {
             "masses": self.masses.copy(),
             "selections": np.asarray(self.toys.selections, dtype=np.float64),
@@ -286,6 +287,8 @@ class ToyEngine:
             "background_hash": np.array(self.background.hash),
             "background_models": np.array(self.background.models, dtype=str),
             "background_warnings": np.array(self.background.warnings, dtype=str),
+            "sample1_size": np.array(self.n1, dtype=np.int64),
+            "sample2_size": np.array(self.n2 if n2 is None else n2, dtype=np.int64),
         }
 
     def _extras(
@@ -452,7 +455,7 @@ class ToyEngine:
             "toy_index": np.array([-1], dtype=np.int64),
             "seed": np.array([derive_seed(self.settings.seed, "observed")], dtype=np.int64),
             **out,
-            **self._common(),
+            **self._common(n2=n_obs),
             "edges": self.edges.copy(),
             "counts": counts[0].cpu().numpy().astype(np.float64),
             **self._extras(passes, observed=True),

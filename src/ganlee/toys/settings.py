@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ganlee.errors import ConfigError
-from ganlee.settings import Settings, ToysSettings
+from ganlee.settings import Settings, ToySizes, ToysSettings
 
 __all__ = [
     "GROUPING_KEYS",
@@ -33,14 +33,19 @@ __all__ = [
 GROUPING_KEYS = ("n_toys", "chunk_size", "models_per_batch", "pad_passes")
 
 
-def toy_config(settings: Settings) -> dict[str, Any]:
+def toy_config(settings: Settings, sizes: ToySizes | None = None) -> dict[str, Any]:
     """The part of the config that defines a toy's result (hashed into every chunk file).
 
     The master seed, the ``toys`` section without ``n_toys``, ``chunk_size``,
     ``models_per_batch`` and ``pad_passes`` (they only decide how toys are grouped into jobs and
-    passes), and the ``fit`` section. The device is not part of it.
+    passes), and the ``fit`` section; with ``sizes``, the toy sizes resolved against the dataset
+    (``Settings.toy_sizes``) in place of ``toys.sample1_size`` and ``sample2_size`` (null
+    sizes are resolved from files, so the hash must see the numbers). The device is not part
+    of it.
     """
     toys = {k: v for k, v in settings.toys.to_dict().items() if k not in GROUPING_KEYS}
+    if sizes is not None:
+        toys["sample1_size"], toys["sample2_size"] = int(sizes.sample1), int(sizes.sample2)
     return {"seed": int(settings.seed), "toys": toys, "fit": settings.fit.to_dict()}
 
 
