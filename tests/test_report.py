@@ -147,3 +147,24 @@ def test_front_page_of_a_given_local_z(tmp_path):
     text = report.front_page("T\n=\n", summary, None, "MC as data")
     assert "Dataset analysed\n     - none: Z_local given by the config lee.observed_z" in text
     assert "Local significance Z_local\n     - 4.00\n" in text
+
+
+def test_front_page_states_both_sizes_and_an_unquoted_global_z(tmp_path):
+    summary, _ = _summary(tmp_path)
+    summary["toy_sizes"] = {"sample1": 2000, "sample2": 2000}
+    obs = summary["table"][2]
+    summary["observed"] = {
+        **obs,
+        "toys": None,
+        "gross_vitells": None,
+        "sizes": {"sample1": 2000, "sample2": 20192},
+        "not_quoted": "no global significance: the observed analysis ran at 2,000 + 20,192 events",
+        "size_warning": None,
+    }
+    text = report.front_page("T\n=\n", summary, None, "MC as data")
+    assert _docutils_messages(text) == ""
+    assert "Toy size\n     - 2,000 + 2,000 events (sample 1 + sample 2)" in text
+    assert "Observed analysis size\n     - 2,000 + 20,192 events" in text
+    assert (
+        "Global significance Z_global, toys\n     - not quoted: the observed analysis ran" in text
+    )
