@@ -73,7 +73,8 @@ def observed_features():
 
 def observed_size_input():
     """The dataset whose size the toys take (toys.sample2_size null, lee.observed.enabled): an
-    input of every rule that resolves the toy sizes, so that a new dataset reruns them."""
+    input of every rule that resolves the toy sizes, so that a new dataset reruns them.
+    """
     if SETTINGS.toys.sample2_size is not None or not SETTINGS.lee.observed.enabled:
         return []
     return [observed_features()]

@@ -158,7 +158,9 @@ def _print_table(s: dict[str, Any], seconds: float) -> None:
         )
     for key in ("observed", "given_z"):
         o = s.get(key)
-        if o:
+        if o and o.get("not_quoted"):
+            print(f"  {key}: Z_local {o['z_local']:.2f}; {o['not_quoted']}", file=sys.stderr)
+        elif o:
             toys = o["toys"]
             zt = (
                 f"{toys['z_global']:.2f}"
