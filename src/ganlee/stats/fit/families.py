@@ -1,4 +1,4 @@
-"""Background function families of the m_llg fits: exp-polynomials and Bernstein polynomials.
+"""Background function families of the m_llg fits and their registry.
 
 docs/design.md, "Fits and background model". A family member is named ``<family><order>``:
 
@@ -18,7 +18,12 @@ docs/design.md, "Fits and background model". A family member is named ``<family>
   polynomials are a standard background family of H->gammagamma / H->Zgamma searches
   (CMS, arXiv:1407.0558; discrete profiling, arXiv:1408.6865).
 
-Both families have ``N + 1`` parameters for order ``N``; ``candidates`` orders the members of
+* ``exp_legendreN`` (``ganlee.stats.fit.exp_legendre``): ``exp_polyN`` in the Legendre basis,
+  well conditioned up to order 16;
+* ``bernstein_freeN`` (``ganlee.stats.fit.bernstein_free``): ``bernsteinN`` with free
+  coefficients, positivity required of the expected counts only (orders up to 16).
+
+Every family has ``N + 1`` parameters for order ``N``; ``candidates`` orders the members of
 several families from the simplest (fewest parameters) up.
 """
 
@@ -33,63 +38,21 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy.special import betainc
 
+from ganlee.stats.fit.bernstein_free import BernsteinFree
+from ganlee.stats.fit.exp_legendre import ExpLegendre
+from ganlee.stats.fit.family_base import MAX_ORDER, BackgroundFamily
+
 __all__ = [
     "FAMILIES",
     "MAX_ORDER",
     "BackgroundFamily",
     "Bernstein",
+    "BernsteinFree",
+    "ExpLegendre",
     "ExpPoly",
     "background_family",
     "candidates",
 ]
-
-MAX_ORDER = 10
-_NAME = re.compile(r"^(exp_poly|bernstein)([0-9]+)$")
-
-
-@dataclass(frozen=True)
-class BackgroundFamily:
-    """One member (family and order) of a background family; subclasses define the shape."""
-
-    order: int
-    family: ClassVar[str] = ""
-    #: ``exp_poly``: ln nu linear in the internal parameters; ``linear``: nu linear in them.
-    kind: ClassVar[str] = ""
-
-    @property
-    def name(self) -> str:
-        return f"{self.family}{self.order}"
-
-    @property
-    def n_par(self) -> int:
-        return self.order + 1
-
-    @property
-    def param_names(self) -> tuple[str, ...]:
-        raise NotImplementedError
-
-    @property
-    def label(self) -> str:
-        """The function as matplotlib mathtext, for figure legends."""
-        raise NotImplementedError
-
-    def counts(self, spec: Any, params: Sequence[float] | np.ndarray) -> np.ndarray:
-        """Expected background counts per bin (nbins,) for public parameters ``params``."""
-        raise NotImplementedError
-
-    def minuit_start(self, y: np.ndarray, spec: Any) -> tuple[np.ndarray, np.ndarray, list[int]]:
-        """Start values, step sizes and the indices of parameters bounded below by 0 (MINUIT)."""
-        raise NotImplementedError
-
-    def check(self, params: Sequence[float] | np.ndarray) -> np.ndarray:
-        p = np.asarray(params, dtype=np.float64).reshape(-1)
-        if p.size != self.n_par:
-            msg = (
-                f"background {self.name!r} has {self.n_par} parameters {self.param_names}, "
-                f"got {p.size}"
-            )
-            raise ValueError(msg)
-        return p
 
 
 def exponent(coefs: Sequence[Any], t: Any) -> Any:
@@ -175,25 +138,32 @@ def _bernstein_basis(order: int, edges: tuple[float, ...]) -> np.ndarray:
     return out
 
 
-FAMILIES: dict[str, type[BackgroundFamily]] = {"exp_poly": ExpPoly, "bernstein": Bernstein}
+FAMILIES: dict[str, type[BackgroundFamily]] = {
+    cls.family: cls for cls in (ExpPoly, Bernstein, ExpLegendre, BernsteinFree)
+}
+#: ``<family><order>``; the longest family name first (``bernstein_free`` before ``bernstein``)
+_NAME = re.compile("^(" + "|".join(sorted(FAMILIES, key=len, reverse=True)) + ")([0-9]+)$")
 
 
 @functools.cache
 def background_family(name: str) -> BackgroundFamily:
-    """The family member named ``name`` (``exp_poly1`` .. ``exp_poly10``, ``bernstein1`` ..)."""
+    """The family member named ``name`` (``exp_poly1`` .. ``exp_poly10``, ``bernstein1`` ..,
+    ``exp_legendre1`` .. ``exp_legendre20``, ``bernstein_free1`` ..)."""
     m = _NAME.match(str(name))
-    if m is None or not 1 <= int(m.group(2)) <= MAX_ORDER:
+    if m is None or not 1 <= int(m.group(2)) <= FAMILIES[m.group(1)].max_order:
+        orders = ", ".join(f"{f}N (N <= {c.max_order})" for f, c in FAMILIES.items())
         msg = (
-            f"unknown background {name!r}: expected exp_polyN or bernsteinN with "
-            f"1 <= N <= {MAX_ORDER} (e.g. exp_poly2, bernstein3)"
+            f"unknown background {name!r}: expected one of {orders}, N >= 1 "
+            "(e.g. exp_poly2, bernstein3)"
         )
         raise ValueError(msg)
     return FAMILIES[m.group(1)](int(m.group(2)))
 
 
 def candidates(families: Sequence[str], max_order: int, min_order: int = 1) -> list[str]:
-    """Members of ``families`` of orders ``min_order..max_order``, simplest first: by number
-    of parameters, then in the order the families are listed."""
+    """Members of ``families`` of orders ``min_order..max_order`` (each family up to its own
+    ``max_order``), simplest first: by number of parameters, then in the order the families
+    are listed."""
     for fam in families:
         if fam not in FAMILIES:
             msg = f"unknown background family {fam!r} (known: {sorted(FAMILIES)})"
@@ -202,7 +172,7 @@ def candidates(families: Sequence[str], max_order: int, min_order: int = 1) -> l
     members = [
         background_family(f"{fam}{n}")
         for fam in families
-        for n in range(int(min_order), int(max_order) + 1)
+        for n in range(int(min_order), min(int(max_order), FAMILIES[fam].max_order) + 1)
     ]
     members.sort(key=lambda f: (f.n_par, rank[f.family]))
     return [f.name for f in members]
