@@ -1,6 +1,6 @@
 """The background families for high statistics against known answers (issue 20).
 
-``exp_legendreN`` is ``exp_polyN`` in another basis (the same fits), ``bernstein_freeN`` fits
+``exp_chebyshevN`` is ``exp_polyN`` in another basis (the same fits), ``bernstein_freeN`` fits
 positive densities outside ``bernsteinN``; both agree with MINUIT at high order and follow
 Chernoff's half-chi2 at 1e5 events. With toys of a smooth shape outside every family, the
 fixed-mass tail is the one the truth's spurious signal predicts (the cause of the excess at
@@ -33,7 +33,7 @@ from ganlee.stats.lee import count_upcrossings
 from ganlee.stats.lee_grid import grid_p_global
 
 SEED = 20240607
-HIGH = ("exp_legendre", "bernstein_free")
+HIGH = ("exp_chebyshev", "bernstein_free")
 
 
 @pytest.fixture(autouse=True)
@@ -66,12 +66,12 @@ def _poisson(shape: np.ndarray, n: float, toys: int, *key: object) -> np.ndarray
 
 
 @pytest.mark.parametrize("order", [2, 7, 10])
-def test_exp_legendre_is_exp_poly_in_another_basis(spec, order):
+def test_exp_chebyshev_is_exp_poly_in_another_basis(spec, order):
     """The same model (span of P_0..P_N = span of 1, t, .., t^N): the same likelihoods, Z and
     n1 and its error, to rounding."""
     y = _poisson(smooth_shape(spec), 20_000, 5, "basis", order)
     a = scan_batched(y, spec.with_background(f"exp_poly{order}"), errors=True)
-    b = scan_batched(y, spec.with_background(f"exp_legendre{order}"), errors=True)
+    b = scan_batched(y, spec.with_background(f"exp_chebyshev{order}"), errors=True)
     assert a.n_failed == 0
     assert b.n_failed == 0
     np.testing.assert_allclose(b.lnl_b, a.lnl_b, rtol=0, atol=1e-8)
@@ -99,7 +99,7 @@ def test_bernstein_free_fits_a_density_outside_the_bounded_family(spec):
     assert bounded.lnl_b[0] < free.lnl_b[0] - 1.0
 
 
-@pytest.mark.parametrize("model", ["exp_legendre12", "bernstein_free12"])
+@pytest.mark.parametrize("model", ["exp_chebyshev12", "bernstein_free12"])
 def test_high_orders_agree_with_iminuit(spec, model):
     """Toys of 1e5 events from the smooth shape: batched and MINUIT give the same Z (MINUIT's
     MIGRAD is the reference up to order ~15 in these bases; above it stops short of the
@@ -114,7 +114,7 @@ def test_high_orders_agree_with_iminuit(spec, model):
     np.testing.assert_allclose(fast.lnl_b, ref.lnl_b, rtol=0, atol=1e-4)
 
 
-@pytest.mark.parametrize("model", ["exp_legendre8", "bernstein_free8"])
+@pytest.mark.parametrize("model", ["exp_chebyshev8", "bernstein_free8"])
 def test_chernoff_at_1e5_events(spec, model):
     """Toys of 1e5 events from a member of the family (its fit to the smooth shape): at fixed
     masses P(Z = 0) = 1/2, P(Z >= 1.645) = 0.05 within 4 binomial standard errors, and the
@@ -159,7 +159,7 @@ def test_spurious_signal_predicts_the_fixed_mass_tail(spec):
 
 def test_known_answers_at_2e4_events_with_the_automatic_choice(spec):
     """Toys of 2e4 events from the smooth shape, fitted with the model the spurious-signal test
-    chooses among exp_legendre and bernstein_free (orders 1..16): at 150 GeV P(Z >= 1.645) =
+    chooses among exp_chebyshev and bernstein_free (orders 1..16): at 150 GeV P(Z >= 1.645) =
     0.05 +- 0.01 (5,000 toys: 3 binomial standard errors), and P(z_max >= 3) over the scan
     within 30 % of Gross-Vitells on the mass grid (arXiv:1005.1891; ``ganlee.stats.lee_grid``)
     from the mean number of upcrossings of Z0 = 1."""

@@ -2,7 +2,7 @@
 
 docs/design.md, "Fits and background model". Float64, vectorised over histograms and masses.
 The background-only fit runs once per histogram (``ExpPolySolver``, ``BernsteinSolver``,
-``ExpBasisSolver``, ``BernsteinFreeSolver``: ``solver_for``). For each mass the score of ``n1``
+``ExpChebyshevSolver``, ``BernsteinFreeSolver``: ``solver_for``). For each mass the score of ``n1``
 at ``(background fit, n1 = 0)`` decides the bound exactly: if ``d ln L / d n1 <= 0`` there, the
 constrained maximum is the background fit itself (the gradient in the other parameters vanishes
 there, and ln L is concave near it), so ``n1 = 0`` and ``Z = 0`` without iterating. Otherwise a
@@ -22,7 +22,7 @@ import torch
 
 from ganlee.stats.fit.bernstein_free import BernsteinFreeSolver
 from ganlee.stats.fit.bernstein_torch import BernsteinSolver
-from ganlee.stats.fit.exp_legendre import ExpBasisSolver
+from ganlee.stats.fit.exp_chebyshev import ExpChebyshevSolver
 from ganlee.stats.fit.exppoly_torch import ExpPolySolver
 from ganlee.stats.fit.model import signal_shape
 from ganlee.stats.fit.results import (
@@ -36,11 +36,11 @@ from ganlee.stats.fit.spec import FitSpec
 __all__ = ["scan_batched", "solver_for"]
 
 _CPU_FITS_PER_PASS = 16384
-Solver = ExpPolySolver | BernsteinSolver | ExpBasisSolver
+Solver = ExpPolySolver | BernsteinSolver | ExpChebyshevSolver
 _SOLVERS: dict[str, Any] = {
     "exp_poly": ExpPolySolver,
     "linear": BernsteinSolver,
-    "exp_basis": ExpBasisSolver,
+    "exp_basis": ExpChebyshevSolver,
     "linear_free": BernsteinFreeSolver,
 }
 

@@ -18,7 +18,7 @@ docs/design.md, "Fits and background model". A family member is named ``<family>
   polynomials are a standard background family of H->gammagamma / H->Zgamma searches
   (CMS, arXiv:1407.0558; discrete profiling, arXiv:1408.6865).
 
-* ``exp_legendreN`` (``ganlee.stats.fit.exp_legendre``): ``exp_polyN`` in the Legendre basis,
+* ``exp_chebyshevN`` (``ganlee.stats.fit.exp_chebyshev``): ``exp_polyN`` in the Chebyshev basis,
   well conditioned up to order 16;
 * ``bernstein_freeN`` (``ganlee.stats.fit.bernstein_free``): ``bernsteinN`` with free
   coefficients, positivity required of the expected counts only (orders up to 16).
@@ -39,7 +39,7 @@ import numpy as np
 from scipy.special import betainc
 
 from ganlee.stats.fit.bernstein_free import BernsteinFree
-from ganlee.stats.fit.exp_legendre import ExpLegendre
+from ganlee.stats.fit.exp_chebyshev import ExpChebyshev
 from ganlee.stats.fit.family_base import MAX_ORDER, BackgroundFamily
 
 __all__ = [
@@ -48,7 +48,7 @@ __all__ = [
     "BackgroundFamily",
     "Bernstein",
     "BernsteinFree",
-    "ExpLegendre",
+    "ExpChebyshev",
     "ExpPoly",
     "background_family",
     "candidates",
@@ -139,7 +139,7 @@ def _bernstein_basis(order: int, edges: tuple[float, ...]) -> np.ndarray:
 
 
 FAMILIES: dict[str, type[BackgroundFamily]] = {
-    cls.family: cls for cls in (ExpPoly, Bernstein, ExpLegendre, BernsteinFree)
+    cls.family: cls for cls in (ExpPoly, Bernstein, ExpChebyshev, BernsteinFree)
 }
 #: ``<family><order>``; the longest family name first (``bernstein_free`` before ``bernstein``)
 _NAME = re.compile("^(" + "|".join(sorted(FAMILIES, key=len, reverse=True)) + ")([0-9]+)$")
@@ -148,7 +148,7 @@ _NAME = re.compile("^(" + "|".join(sorted(FAMILIES, key=len, reverse=True)) + ")
 @functools.cache
 def background_family(name: str) -> BackgroundFamily:
     """The family member named ``name`` (``exp_poly1`` .. ``exp_poly10``, ``bernstein1`` ..,
-    ``exp_legendre1`` .. ``exp_legendre20``, ``bernstein_free1`` ..)."""
+    ``exp_chebyshev1`` .. ``exp_chebyshev20``, ``bernstein_free1`` ..)."""
     m = _NAME.match(str(name))
     if m is None or not 1 <= int(m.group(2)) <= FAMILIES[m.group(1)].max_order:
         orders = ", ".join(f"{f}N (N <= {c.max_order})" for f, c in FAMILIES.items())
