@@ -255,10 +255,11 @@ def template_table(
 ) -> None:
     """The spurious-signal test of every candidate on ``template`` at ``n`` events: per family
     the best member's max |S_spur| / sigma_stat raw and relaxed by ``relax`` template standard
-    errors, and the simplest passing model either way (``fit.spurious.relax``)."""
+    errors, and the simplest passing model either way (``fit.spurious.relax``). ``relax`` 0: a
+    template without noise (a smooth truth)."""
     choice = choose(template[None], [n], spec, models, on_fail="warn")
     sel = choice["selections"][0]
-    noise = sel["template_noise"]
+    noise = sel["template_noise"] if relax > 0 else 0.0
     rows = sel["rows"]
     best = []
     for fam in families:
@@ -272,8 +273,10 @@ def template_table(
     relaxed = next((r["model"] for r in rows if r["max_abs_ratio"] - relax * noise <= 0.2), "none")
     print(
         f"n={n:>8.0f} template {label} ({template.sum():.0f} events, noise sqrt(n/n_template) = "
-        f"{noise:.3f}): chosen raw {raw}, relaxed ({relax:g} x noise) {relaxed}; "
-        + "; ".join(best),
+        f"{noise:.3f}): chosen raw {raw}, relaxed ({relax:g} x noise) {relaxed}; " + "; ".join(best)
+        if relax > 0
+        else f"n={n:>8.0f} template {label} (no noise): chosen {raw}; "
+        + "; ".join(b.split(" (relaxed")[0] for b in best),
         flush=True,
     )
 
@@ -465,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
     for n in args.sizes:
         if args.template_table:
             template_table(spec, models, args.families, hist, n, "MC histogram", args.relax)
-            template_table(spec, models, args.families, smooth * n_mc, n, truth, args.relax)
+            template_table(spec, models, args.families, smooth * n_mc, n, truth, 0.0)
         truths = [(truth, smooth)]
         if args.mc_truth and n <= n_mc:
             truths.insert(0, ("MC histogram", hist / n_mc))
