@@ -4,7 +4,13 @@ docs/design.md, "Fits and background model". ``f(x) = sum_{k=0..N} c_k b_{k,N}(u
 ``bernsteinN`` (``ganlee.stats.fit.families``: exact bin integrals ``nu = B c``), but the
 coefficients are free: the model is every polynomial density of degree N that the likelihood
 accepts, i.e. whose expectation is positive in every bin (``nu_i > 0``, the domain of the
-Poisson likelihood; for a spectrum with >= ~100 events per bin no fit comes near it). The
+Poisson likelihood; for a spectrum with >= ~100 events per bin no fit comes near it).
+An empty bin can put the maximum on that boundary (its term ``-nu_i`` pulls ``nu_i`` to 0),
+where Newton's method does not converge: such fits are recorded failures (status 1). Measured
+on toys of a smooth m_llg shape in 40 bins, orders 2 / 5: 28 % / 79 % of the fits of
+20-event histograms, 0.8 % / 13 % at 100 events, 0 % / 0.04 % at 500. It is a family for
+histograms with counts in every bin, the sizes it is meant for; ``exp_chebyshev`` (listed
+before it, so preferred at equal order) has no such boundary. The
 bounds ``c_k >= 0`` of ``bernsteinN`` are a sufficient condition for ``f >= 0``, not a
 necessary one (Bernstein coefficients of a positive polynomial can be negative; Farouki,
 Comput. Aided Geom. Des. 29 (2012) 379, Sec. 4): at 1e5 events per histogram they were active in
