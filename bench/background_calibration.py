@@ -292,7 +292,7 @@ def _report(
     """Choose the model on the truth's Asimov histogram, fit toys of it, print the figures;
     return the summary row of the chosen model (1 GeV scan)."""
     choice = choose(shape[None] * n, [n], spec, models, on_fail="warn")
-    chosen = choice["choice"][0]
+    chosen = args.force_model or choice["choice"][0]
     rows = {r["model"]: r for r in choice["selections"][0]["rows"]}
     y = (
         numpy_rng(args.seed, "background_calibration", int(n), truth)
@@ -412,6 +412,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--relax", type=float, default=2.0, help="template standard errors relaxed")
     ap.add_argument("--per-mass", action="store_true", help="P(Z>=1.645) at every mass")
+    ap.add_argument("--force-model", default=None, help="fit this model instead of the choice")
+    ap.add_argument(
+        "--max-events", type=int, default=None, help="use the first this many MC events only"
+    )
     ap.add_argument("--mass", type=float, default=150.0)
     ap.add_argument("--z0", type=float, default=1.0)
     ap.add_argument(
@@ -442,6 +446,9 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     spec = FitSpec.from_config({})
     m = read_features(args.features, names=("m_llg",))[:, 0]
+    if args.max_events:
+        inside = np.flatnonzero((m >= spec.edges[0]) & (m <= spec.edges[-1]))
+        m = m[inside[: args.max_events]]
     hist = spec.histogram(m).astype(np.float64)
     n_mc = float(hist.sum())
     if args.truth == "bernstein":
