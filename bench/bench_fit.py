@@ -10,14 +10,19 @@ under the background-only hypothesis about half of them are settled exactly by t
 at n1 = 0 and need no iterations (printed as "iterated").
 
 With ``--families`` it prints, in the same run, s+b fits per second of every background family
-member (``exp_poly1..N``, ``bernstein1..N``; ``ganlee.stats.fit.families``) with the batched
-backend on each device and with iminuit, and their ratio, on histograms of the inclusive
-selection.
+member (``--family-names``, default ``exp_poly``, ``bernstein``, ``exp_chebyshev``,
+``bernstein_free``, orders 1..``--max-order``; or the members ``--models``;
+``ganlee.stats.fit.families``) with the batched backend on each device and with iminuit
+(``--iminuit-toys 0``: skipped), their ratio, and the rate relative to ``exp_poly2`` on the same
+device, on histograms of the inclusive selection.
 
 Usage::
 
     python bench/bench_fit.py                      # small: CPU, and CUDA when available
     python bench/bench_fit.py --families --max-order 5 --toys 100 --iminuit-toys 1
+    python bench/bench_fit.py --families --models exp_poly2 exp_chebyshev8 exp_chebyshev12 \
+        exp_chebyshev16 bernstein_free8 bernstein_free12 bernstein_free16 --toys 200 \
+        --iminuit-toys 0 --threads 1
     python bench/bench_fit.py --toys 2000 --cuda-toys 10000 --iminuit-toys 3
     python bench/bench_fit.py --devices cpu --threads 2
 """
@@ -72,32 +77,36 @@ def timed_batched(counts: np.ndarray, spec: FitSpec, device: str, repeat: int):
 
 
 def family_table(spec: FitSpec, args: argparse.Namespace, devices: list[str]) -> None:
-    """Fits per second per family member: batched on each device vs iminuit, one run."""
-    models = candidates(["exp_poly", "bernstein"], args.max_order)
+    """Fits per second per family member: batched on each device vs iminuit, and vs exp_poly2
+    on the same device, one run."""
+    models = args.models or candidates(args.family_names, args.max_order)
+    models = list(dict.fromkeys(["exp_poly2", *models]))
     n_mass = spec.masses.size
     print(
-        f"{'model':<12}"
-        + "".join(f"{'batched ' + d:>18}" for d in devices)
-        + f"{'iminuit':>14}"
-        + "".join(f"{'ratio ' + d:>14}" for d in devices)
+        f"{'model':<18}"
+        + "".join(f"{'batched ' + d:>18}{'/ exp_poly2':>12}" for d in devices)
+        + (f"{'iminuit':>14}" + "".join(f"{'ratio ' + d:>14}" for d in devices))
+        * (args.iminuit_toys > 0)
     )
+    counts = make_toys(spec, args.toys, args.events, args.seed + 2)
+    base: dict[str, float] = {}
     for model in models:
         one = spec.with_background(model)
-        counts = make_toys(spec, args.toys, args.events, args.seed + 2)
         rates = []
         for device in devices:
             _, dt = timed_batched(counts, one, device, args.repeat)
             rates.append(counts.shape[0] * n_mass / dt)
-        ref_counts = counts[: max(args.iminuit_toys, 1) * len(SELECTIONS)]
-        t0 = time.perf_counter()
-        scan_iminuit(ref_counts, one, errors=False, progress=False)
-        rate_im = ref_counts.shape[0] * n_mass / (time.perf_counter() - t0)
-        print(
-            f"{model:<12}"
-            + "".join(f"{r:>18.0f}" for r in rates)
-            + f"{rate_im:>14.0f}"
-            + "".join(f"{r / rate_im:>13.1f}x" for r in rates)
+            base.setdefault(device, rates[-1])
+        line = f"{model:<18}" + "".join(
+            f"{r:>18.0f}{r / base[d]:>12.2f}" for r, d in zip(rates, devices, strict=True)
         )
+        if args.iminuit_toys > 0:
+            ref_counts = counts[: args.iminuit_toys * len(SELECTIONS)]
+            t0 = time.perf_counter()
+            scan_iminuit(ref_counts, one, errors=False, progress=False)
+            rate_im = ref_counts.shape[0] * n_mass / (time.perf_counter() - t0)
+            line += f"{rate_im:>14.0f}" + "".join(f"{r / rate_im:>13.1f}x" for r in rates)
+        print(line, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,6 +131,13 @@ def main(argv: list[str] | None = None) -> int:
         help="fits per second per background family member (batched vs iminuit)",
     )
     ap.add_argument("--max-order", type=int, default=4, help="highest order with --families")
+    ap.add_argument(
+        "--family-names",
+        nargs="+",
+        default=["exp_poly", "bernstein", "exp_chebyshev", "bernstein_free"],
+        help="families of --families (orders 1..--max-order)",
+    )
+    ap.add_argument("--models", nargs="*", default=None, help="members of --families instead")
     args = ap.parse_args(argv)
 
     if args.threads:

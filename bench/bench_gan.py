@@ -12,6 +12,7 @@ On CPU only the eager path exists (graph: n/a).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -19,12 +20,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganlee.config import validate
 from ganlee.device import resolve_device
 from ganlee.features import FEATURE_NAMES
 from ganlee.gan.models import init_seeded
 from ganlee.gan.preprocess import Preprocessor
 from ganlee.gan.train import Trainer, matmul_tf32
+from ganlee.settings import GanSettings, Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from synthetic import synthetic_events  # test data, in tests/
@@ -36,7 +37,7 @@ def _sync(device: torch.device) -> None:
 
 
 def bench_step(
-    gan: dict,
+    gan: GanSettings,
     device: torch.device,
     path: str,
     batch: int,
@@ -45,8 +46,8 @@ def bench_step(
     tf32: bool = False,
 ) -> float:
     """Generator steps per second of ``path`` at ``batch`` (the epoch buffers filled once)."""
-    gan = {**gan, "batch_size": batch}
-    k = int(gan["n_critic"])
+    gan = dataclasses.replace(gan, batch_size=batch)
+    k = int(gan.n_critic)
     n = batch * k * (steps + warmup + 1)
     x = synthetic_events(n, seed=1)
     pre = Preprocessor.fit(x, FEATURE_NAMES, window=(130.0, 170.0), rng=np.random.default_rng(1))
@@ -68,7 +69,7 @@ def bench_step(
     return steps / dt
 
 
-def bench_sampling(gan: dict, device: torch.device, n: int) -> float:
+def bench_sampling(gan: GanSettings, device: torch.device, n: int) -> float:
     """Events per second of generator + decoding + validity checks (untrained seed generator)."""
     from ganlee.gan.sample import GanModel, sample_torch
 
@@ -80,14 +81,14 @@ def bench_sampling(gan: dict, device: torch.device, n: int) -> float:
         preprocessor=pre,
         feature_names=FEATURE_NAMES,
         device=device,
-        config=gan,
+        config=gan.to_dict(),
         sha="0" * 16,
         window=(130.0, 170.0),
         split={},
         history=[],
         seed=0,
         path=__import__("pathlib").Path("<bench>"),
-        latent_dim=int(gan["latent_dim"]),
+        latent_dim=int(gan.latent_dim),
     )
     sample_torch(model, min(n, 10000), seed=0)
     _sync(device)
@@ -119,12 +120,12 @@ def main() -> None:
     cuda = device.type == "cuda"
     steps = args.steps or (200 if cuda else 4)
     warmup = args.warmup or (10 if cuda else 1)
-    gan = validate({})["gan"]  # the reference architecture and hyperparameters
+    gan = Settings.from_config({}).gan  # the reference architecture and hyperparameters
     name = (
         torch.cuda.get_device_name(device) if cuda else f"CPU ({torch.get_num_threads()} threads)"
     )
     print(
-        f"# WGAN-GP training step, reference architecture, n_critic {gan['n_critic']}, "
+        f"# WGAN-GP training step, reference architecture, n_critic {gan.n_critic}, "
         f"device {name}, torch {torch.__version__}"
     )
     print(f"# {steps} timed steps after {warmup} warm-up steps")

@@ -81,7 +81,7 @@ def main() -> int:
     args = ap.parse_args()
 
     from ganlee.chunks import resolve_chunk_paths
-    from ganlee.config import validate
+    from ganlee.settings import Settings
     from ganlee.stats import lee
 
     n = args.chunks * args.chunk_size
@@ -101,10 +101,12 @@ def main() -> int:
 
         # 1) in process: warm up (imports), then time without and trace memory with tracemalloc,
         #    over half and all of the chunks to show the scaling
-        lee.aggregate(paths[:1], validate({"toys": {"n_toys": args.chunk_size}}), progress=False)
+        lee.aggregate(
+            paths[:1], Settings.from_config({"toys": {"n_toys": args.chunk_size}}), progress=False
+        )
         results = {}
         for label, subset, n_sub in (("half", paths[: len(paths) // 2], n // 2), ("all", paths, n)):
-            cfg_sub = validate({"toys": {"n_toys": n_sub}})
+            cfg_sub = Settings.from_config({"toys": {"n_toys": n_sub}})
             t0 = time.perf_counter()
             lee.aggregate(subset, cfg_sub, progress=False)
             dt = time.perf_counter() - t0

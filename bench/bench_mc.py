@@ -28,7 +28,6 @@ def bench_level(
 ) -> dict:
     import numpy as np
 
-    from ganlee.config import validate
     from ganlee.features import FEATURE_NAMES
     from ganlee.io import read_features
     from ganlee.mc.convert import convert
@@ -41,9 +40,12 @@ def bench_level(
         pythia_settings,
         write_objects,
     )
+    from ganlee.settings import Settings
 
-    cfg = validate({"mc": {"generate": {"realism": realism, "extra_settings": extra or []}}})
-    settings = pythia_settings(cfg["mc"]["generate"], pythia_seed(cfg["seed"], 0))
+    cfg = Settings.from_config(
+        {"mc": {"generate": {"realism": realism, "extra_settings": extra or []}}}
+    )
+    settings = pythia_settings(cfg.mc.generate, pythia_seed(cfg.seed, 0))
     t0 = time.process_time()
     with contextlib.redirect_stdout(io.StringIO()):
         pythia = _make_pythia(settings)

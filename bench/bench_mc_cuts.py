@@ -33,10 +33,10 @@ def run_setting(
     pt_hat: float, m_lo: float, m_hi: float, events: int, index: int, workdir: Path
 ) -> dict[str, Any]:
     """One generation job with the given cuts, converted; selected features and CPU seconds."""
-    from ganlee.config import validate
     from ganlee.io import read_features
     from ganlee.mc.convert import convert
     from ganlee.mc.generate import generate
+    from ganlee.settings import Settings
 
     gen = {
         "events_per_job": events,
@@ -45,7 +45,7 @@ def run_setting(
         "m_hat_min": m_lo,
         "m_hat_max": m_hi,
     }
-    cfg = validate({"mc": {"generate": gen}})
+    cfg = Settings.from_config({"mc": {"generate": gen}})
     tag = f"{pt_hat:g}_{m_lo:g}_{m_hi:g}_{index}"
     raw, feats = workdir / f"gen_{tag}.root", workdir / f"feat_{tag}.root"
     t0 = time.process_time()

@@ -15,7 +15,12 @@ Defaults are small for a CPU. The H100 measurement of the issue::
         --batch-sizes 128 512 --models 1024 --dtypes bfloat16 float32 --single-toys 2
 
 ``--background results/fit/background.json`` fits each selection with its chosen model (the
-fit share of a toy with per-selection models).
+fit share of a toy with per-selection models); ``--fit-models exp_poly2 exp_chebyshev12 ...``
+repeats the batched measurement with each model as ``fit.background`` for every selection (the
+fit share of a toy per background family; issue 20: under 5 % at 1e5 events)::
+
+    python bench/bench_toys.py --events 100000 --epochs 1 --models 2 --single-toys 0 \
+        --threads 1 --fit-models exp_poly2 exp_chebyshev12 bernstein_free12 exp_chebyshev16
 
 ``--check`` first trains the same toys in passes of different widths, padded and unpadded, and
 prints the largest |Z| difference (``toys.pad_passes``: bitwise equality expected when padded).
@@ -35,9 +40,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganlee.config import load_config
 from ganlee.device import resolve_device
 from ganlee.features import FEATURE_NAMES
+from ganlee.settings import Settings, load_settings
 from ganlee.toys.run import ToyEngine
 from ganlee.toys.sources import SampleSource, make_source
 
@@ -62,9 +67,11 @@ class SyntheticSource(SampleSource):
         return x
 
 
-def _config(args: argparse.Namespace, batch: int, dtype: str, models: int) -> dict:
+def _config(
+    args: argparse.Namespace, batch: int, dtype: str, models: int, pad: bool = True
+) -> Settings:
     half = args.events // 2
-    return load_config(
+    return load_settings(
         json.dumps(
             {
                 "seed": 12345,
@@ -76,15 +83,16 @@ def _config(args: argparse.Namespace, batch: int, dtype: str, models: int) -> di
                     "scoring": args.scoring,
                     "k_folds": args.k_folds,
                     "models_per_batch": models,
+                    "pad_passes": pad,
                     "dnn": {"epochs": args.epochs, "batch_size": batch, "dtype": dtype},
                 },
-                "fit": {"backend": args.fit_backend},
+                "fit": {"backend": args.fit_backend, "background": args.fit_model},
             }
         )
     )
 
 
-def _source(args: argparse.Namespace, cfg: dict) -> SampleSource:
+def _source(args: argparse.Namespace, cfg: Settings) -> SampleSource:
     if args.source == "synthetic":
         return SyntheticSource(args.device, args.events)
     return make_source(cfg, args.features, args.model, args.device)
@@ -97,9 +105,9 @@ def measure(
     cfg = _config(args, batch, dtype, models)
     choice = None
     if getattr(args, "background", None):
-        from ganlee.background.choice import read_choice
+        from ganlee.background_choice import read_choice
 
-        choice = read_choice(args.background, cfg["toys"]["selections"])
+        choice = read_choice(args.background, cfg.toys.selections)
     stream = io.StringIO() if args.quiet else sys.stderr
     engine = ToyEngine(cfg, _source(args, cfg), stream=stream, background=choice)
     if args.device.type == "cuda":
@@ -129,7 +137,7 @@ def measure(
     }
     if args.device.type == "cuda":
         row["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
-    widths = (len(FEATURE_NAMES), *cfg["toys"]["dnn"]["layers"], 1)
+    widths = (len(FEATURE_NAMES), *cfg.toys.dnn.layers, 1)
     macs = sum(a * b for a, b in itertools.pairwise(widths))
     row["train_tflops"] = 6.0 * macs * args.events * args.epochs * toys / max(tm.train, 1e-9) / 1e12
     return row
@@ -143,11 +151,13 @@ def _print(row: dict, base: dict | None) -> None:
     )
     ratio = f" x{row['toys_per_hour'] / base['toys_per_hour']:.1f} vs one-at-a-time" if base else ""
     mem = f" peak {row['peak_gib']:.1f} GiB" if "peak_gib" in row else ""
+    model = f" {row['fit_model']}" if "fit_model" in row else ""
+    fit_ms = 1e3 * row["fit_s"] / row["toys"]
     print(
         f"K={row['models']:5d} batch={row['batch']:5d} {row['dtype']:8s} {row['toys']:5d} toys "
         f"{row['wall_s']:8.2f} s {row['ms_per_toy']:9.2f} ms/toy "
         f"{row['toys_per_hour']:11,.0f} toys/h [{share}] train {row['train_tflops']:.3g} TFLOP/s "
-        f"fits failed {row['failed_fits']}/{row['fits']}"
+        f"fits{model} failed {row['failed_fits']}/{row['fits']} ({fit_ms:.1f} ms/toy)"
         f"{mem}{ratio}",
         flush=True,
     )
@@ -185,6 +195,12 @@ def main() -> int:
         help="background choice of rule fit_model (one model per selection; default: "
         "fit.background for all)",
     )
+    p.add_argument(
+        "--fit-models",
+        nargs="+",
+        default=["exp_poly2"],
+        help="fit.background of the batched measurement, one measurement each",
+    )
     p.add_argument("--features", default=None)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
     p.add_argument("--json", default=None, help="also write the rows as JSON here")
@@ -198,6 +214,7 @@ def main() -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     args.device = resolve_device(args.device)
+    args.fit_model = args.fit_models[0]
     name = (
         torch.cuda.get_device_name(args.device)
         if args.device.type == "cuda"
@@ -243,24 +260,25 @@ def main() -> int:
             _print(base, None)
             rows.append(base)
             save()
-        for dtype in args.dtypes:
-            for k in args.models:
-                toys = max(1, k // args.k_folds) if args.scoring == "kfold" else k
-                try:
-                    row = measure(args, batch, dtype, k, toys, 1000)
-                except torch.cuda.OutOfMemoryError as exc:
-                    print(
-                        f"K={k} batch={batch} {dtype}: out of memory ({str(exc).splitlines()[0]})",
-                        flush=True,
-                    )
-                    torch.cuda.empty_cache()
-                    continue
-                row["mode"] = "batched"
-                if base is not None:
-                    row["speedup_vs_single"] = row["toys_per_hour"] / base["toys_per_hour"]
-                _print(row, base)
-                rows.append(row)
-                save()
+        for dtype, k, fit_model in itertools.product(args.dtypes, args.models, args.fit_models):
+            args.fit_model = fit_model
+            toys = max(1, k // args.k_folds) if args.scoring == "kfold" else k
+            try:
+                row = measure(args, batch, dtype, k, toys, 1000)
+            except torch.cuda.OutOfMemoryError as exc:
+                print(
+                    f"K={k} batch={batch} {dtype}: out of memory ({str(exc).splitlines()[0]})",
+                    flush=True,
+                )
+                torch.cuda.empty_cache()
+                continue
+            row["mode"] = "batched"
+            row["fit_model"] = fit_model
+            if base is not None:
+                row["speedup_vs_single"] = row["toys_per_hour"] / base["toys_per_hour"]
+            _print(row, base)
+            rows.append(row)
+            save()
     return 0
 
 
@@ -278,8 +296,7 @@ def check_independence(args: argparse.Namespace) -> dict:
     out: dict = {"mode": "check"}
 
     def run(dtype: str, k: int, first: int, count: int, pad: bool) -> np.ndarray:
-        cfg = _config(small, args.batch_sizes[-1], dtype, k)
-        cfg["toys"]["pad_passes"] = pad
+        cfg = _config(small, args.batch_sizes[-1], dtype, k, pad)
         engine = ToyEngine(cfg, _source(small, cfg), stream=io.StringIO())
         return engine.run_toys(first, count, progress=False)["z"].astype(np.float64)
 

@@ -44,6 +44,11 @@ TRUTH = {
     "bernstein3": (80.0, 50.0, 30.0, 20.0),
     "bernstein4": (80.0, 55.0, 40.0, 25.0, 20.0),
     "bernstein5": (80.0, 60.0, 45.0, 30.0, 25.0, 20.0),
+    "exp_chebyshev3": (50.0, -0.5, 0.1, 0.05),
+    "exp_chebyshev6": (50.0, -0.5, 0.1, 0.05, -0.05, 0.03, 0.02),
+    # a negative coefficient: a positive density outside bernstein3
+    "bernstein_free3": (80.0, -10.0, 60.0, 20.0),
+    "bernstein_free6": (80.0, 60.0, -5.0, 50.0, 10.0, 30.0, 20.0),
 }
 
 
@@ -95,7 +100,15 @@ def test_names_and_candidates():
         "exp_poly3",
         "bernstein3",
     ]
-    for bad in ("exp_poly0", "poly2", "bernstein11", "exp_poly"):
+    assert background_family("exp_chebyshev2").param_names == ("n0", "b1", "b2")
+    assert background_family("bernstein_free1").param_names == ("c0", "c1")
+    assert candidates(["exp_chebyshev", "bernstein_free"], 20, min_order=15) == [
+        "exp_chebyshev15",
+        "bernstein_free15",
+        "exp_chebyshev16",
+        "bernstein_free16",
+    ]
+    for bad in ("exp_poly0", "poly2", "bernstein11", "exp_poly", "exp_chebyshev17", "bernstein_"):
         with pytest.raises(ConfigError, match=r"fit\.background"):
             FitSpec.from_config({"fit": {"background": bad}})
     with pytest.raises(ValueError, match="3 parameters"):

@@ -65,7 +65,12 @@ def test_choice_file_follows_its_own_table(project):
     d, _ = project
     content = json.loads((d / "background.json").read_text())
     assert content["format"] == "ganlee-background-choice"
-    assert content["candidates"] == ["exp_poly1", "bernstein1", "exp_poly2", "bernstein2"]
+    assert content["candidates"] == [
+        "exp_chebyshev1",
+        "bernstein_free1",
+        "exp_chebyshev2",
+        "bernstein_free2",
+    ]
     assert content["n_toy"] == [100.0, 400.0]
     for sel, model in zip(content["table"], content["models"], strict=True):
         assert sel["n_template"] == pytest.approx(100 * sel["n_toy"], rel=0.02)

@@ -95,8 +95,12 @@ def test_candidates_are_simplest_first_in_the_listed_family_order():
     ).fit.spurious
     assert spur.candidates == ("bernstein2", "exp_poly2", "bernstein3", "exp_poly3")
     default = Settings.from_config({}).fit.spurious
-    assert default.candidates[:3] == ("exp_poly1", "bernstein1", "exp_poly2")
+    assert default.candidates[:3] == ("exp_chebyshev1", "bernstein_free1", "exp_chebyshev2")
     assert len(default.candidates) == 2 * default.max_order
+    capped = Settings.from_config(
+        {"fit": {"spurious": {"families": ["exp_poly", "exp_chebyshev"], "max_order": 12}}}
+    ).fit.spurious
+    assert capped.candidates[-3:] == ("exp_chebyshev10", "exp_chebyshev11", "exp_chebyshev12")
     with pytest.raises(ConfigError, match="max_order"):
         _ = Settings.from_config(
             {"fit": {"spurious": {"min_order": 5, "max_order": 3}}}
@@ -153,3 +157,19 @@ def test_load_settings_reads_files_inline_and_overrides(tmp_path):
     assert load_settings(str(f)).toys.n_toys == 7
     assert load_settings(ConfigSpec(str(f), ("toys.n_toys=9",))).toys.n_toys == 9
     assert load_settings('{"seed": 3}').seed == 3
+
+
+def test_the_candidates_are_those_of_the_fit_package():
+    """ganlee.settings knows the families and their highest orders as the fits do: the same
+    candidate list, simplest first, for every family combination."""
+    from itertools import combinations
+
+    from ganlee.settings import FIT_FAMILIES
+    from ganlee.stats.fit.families import FAMILIES, candidates
+
+    assert {f: c.max_order for f, c in FAMILIES.items()} == FIT_FAMILIES
+    for k in (1, 2, 4):
+        for fams in combinations(FIT_FAMILIES, k):
+            cfg = {"fit": {"spurious": {"families": list(fams), "min_order": 2, "max_order": 16}}}
+            spur = Settings.from_config(cfg).fit.spurious
+            assert list(spur.candidates) == candidates(list(fams), 16, 2)

@@ -77,9 +77,15 @@ __all__ = [
 
 S = TypeVar("S", bound="Section")
 
-#: The background families the fits know (``ganlee.stats.fit.families``); the schema's
-#: ``fit.spurious.families`` enum and ``fit.background`` pattern name the same.
-FIT_FAMILIES = ("exp_poly", "bernstein")
+#: The background families the fits know and the highest order of each
+#: (``ganlee.stats.fit.families.FAMILIES``, tested equal); the schema's ``fit.spurious.families``
+#: enum and ``fit.background`` pattern name the same.
+FIT_FAMILIES: dict[str, int] = {
+    "exp_poly": 10,
+    "bernstein": 10,
+    "exp_chebyshev": 16,
+    "bernstein_free": 16,
+}
 
 
 def _freeze(value: Any) -> Any:
@@ -355,9 +361,9 @@ class SpuriousSettings(Section):
 
     @functools.cached_property
     def candidates(self) -> tuple[str, ...]:
-        """The candidate models, simplest first: orders ``min_order .. max_order`` (an order-N
-        member has N + 1 parameters in every family), within an order in the order
-        ``families`` lists them."""
+        """The candidate models, simplest first: orders ``min_order .. max_order`` (each family
+        up to its own highest order, ``FIT_FAMILIES``; an order-N member has N + 1 parameters in
+        every family), within an order in the order ``families`` lists them."""
         lo, hi = int(self.min_order), int(self.max_order)
         if hi < lo:
             msg = (
@@ -368,9 +374,14 @@ class SpuriousSettings(Section):
         fams = list(dict.fromkeys(self.families))
         unknown = [f for f in fams if f not in FIT_FAMILIES]
         if unknown:
-            msg = f"config key 'fit.spurious.families': unknown family {unknown} ({FIT_FAMILIES})"
+            msg = (
+                f"config key 'fit.spurious.families': unknown family {unknown} "
+                f"(known: {sorted(FIT_FAMILIES)})"
+            )
             raise ConfigError(msg)
-        return tuple(f"{fam}{n}" for n in range(lo, hi + 1) for fam in fams)
+        return tuple(
+            f"{fam}{n}" for n in range(lo, hi + 1) for fam in fams if n <= FIT_FAMILIES[fam]
+        )
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,13 @@
 docs/design.md, "Fits and background model". The package:
 
 * ``spec``: ``FitSpec`` (binning, mass grid, model constants, background model, solver settings);
-* ``families``: the background families (``exp_polyN``, ``bernsteinN``), pluggable by name;
+* ``families``: the background families (``exp_polyN``, ``bernsteinN``, ``exp_chebyshevN``,
+  ``bernstein_freeN``), pluggable by name;
 * ``model``: expected counts, the Gaussian signal shape, the likelihood and ``Z``
   (arXiv:1007.1727);
 * ``results``: ``ScanResult`` and the status codes;
 * ``batched``: the fast path, torch float64, vectorised over histograms and masses
-  (``newton``, ``exppoly_torch``, ``bernstein_torch``);
+  (``newton``, ``exppoly_torch``, ``bernstein_torch``, ``exp_chebyshev``, ``bernstein_free``);
 * ``minuit``: the reference, MINUIT's MIGRAD per histogram and mass;
 * ``api``: ``scan`` and ``fit_point``; ``gof``: goodness of fit;
   ``spurious``: the spurious-signal test and the automatic choice of the background model.

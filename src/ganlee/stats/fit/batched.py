@@ -1,16 +1,16 @@
 """The batched backend: background-only and signal+background fits of many histograms in torch.
 
 docs/design.md, "Fits and background model". Float64, vectorised over histograms and masses.
-The background-only fit runs once per histogram (``ExpPolySolver`` / ``BernsteinSolver``). For
-each mass the score of ``n1`` at ``(background fit, n1 = 0)`` decides the bound exactly: if
-``d ln L / d n1 <= 0`` there, the constrained maximum is the background fit itself (the
-gradient in the other parameters vanishes there, and ln L is concave near it), so ``n1 = 0``
-and ``Z = 0`` without iterating. Otherwise a projected Newton method on (background, n1 >= 0)
-starts from the background solution and stops per fit when its Newton decrement falls below
-``tolerance``. Typical histograms converge in 3-4 iterations, sparse ones (~30 events in 40
-bins) in under 30. A fit that has not converged after ``max_iterations`` is a recorded failure,
-never a silent ``Z = 0``. ``signed=True`` (the spurious-signal test) leaves ``n1`` free and
-fits every mass.
+The background-only fit runs once per histogram (``ExpPolySolver``, ``BernsteinSolver``,
+``ExpChebyshevSolver``, ``BernsteinFreeSolver``: ``solver_for``). For each mass the score of ``n1``
+at ``(background fit, n1 = 0)`` decides the bound exactly: if ``d ln L / d n1 <= 0`` there, the
+constrained maximum is the background fit itself (the gradient in the other parameters vanishes
+there, and ln L is concave near it), so ``n1 = 0`` and ``Z = 0`` without iterating. Otherwise a
+projected Newton method on (background, n1 >= 0) starts from the background solution and stops
+per fit when its Newton decrement falls below ``tolerance``. Typical histograms converge in 3-4
+iterations, sparse ones (~30 events in 40 bins) in under 30. A fit that has not converged after
+``max_iterations`` is a recorded failure, never a silent ``Z = 0``. ``signed=True`` (the
+spurious-signal test) leaves ``n1`` free and fits every mass.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ganlee.stats.fit.bernstein_free import BernsteinFreeSolver
 from ganlee.stats.fit.bernstein_torch import BernsteinSolver
+from ganlee.stats.fit.exp_chebyshev import ExpChebyshevSolver
 from ganlee.stats.fit.exppoly_torch import ExpPolySolver
 from ganlee.stats.fit.model import signal_shape
 from ganlee.stats.fit.results import (
@@ -34,8 +36,13 @@ from ganlee.stats.fit.spec import FitSpec
 __all__ = ["scan_batched", "solver_for"]
 
 _CPU_FITS_PER_PASS = 16384
-Solver = ExpPolySolver | BernsteinSolver
-_SOLVERS: dict[str, Any] = {"exp_poly": ExpPolySolver, "linear": BernsteinSolver}
+Solver = ExpPolySolver | BernsteinSolver | ExpChebyshevSolver
+_SOLVERS: dict[str, Any] = {
+    "exp_poly": ExpPolySolver,
+    "linear": BernsteinSolver,
+    "exp_basis": ExpChebyshevSolver,
+    "linear_free": BernsteinFreeSolver,
+}
 
 
 def solver_for(spec: FitSpec, dev: torch.device) -> Solver:

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from ganlee.stats.fit.family_base import Binning
 from ganlee.stats.fit.newton import lnl_rel, newton, solve_spd
 
 if TYPE_CHECKING:
-    from ganlee.stats.fit.families import Bernstein
-    from ganlee.stats.fit.spec import FitSpec
+    from ganlee.stats.fit.classic import Bernstein
 
 __all__ = ["BernsteinSolver"]
 
@@ -39,7 +39,7 @@ class BernsteinSolver:
     flat: float  # 1 / histogram range: the start c_k = total * flat is a flat density
 
     @classmethod
-    def build(cls, spec: FitSpec, family: Bernstein, dev: torch.device) -> BernsteinSolver:
+    def build(cls, spec: Binning, family: Bernstein, dev: torch.device) -> BernsteinSolver:
         basis = torch.as_tensor(family.basis(spec).copy(), dtype=torch.float64, device=dev)
         return cls(family.n_par, basis, 1.0 / float(spec.edges[-1] - spec.edges[0]))
 

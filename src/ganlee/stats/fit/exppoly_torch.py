@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from ganlee.stats.fit.family_base import Binning
 from ganlee.stats.fit.newton import lnl_rel, newton, solve_spd
 
 if TYPE_CHECKING:
-    from ganlee.stats.fit.families import ExpPoly
-    from ganlee.stats.fit.spec import FitSpec
+    from ganlee.stats.fit.classic import ExpPoly
 
 __all__ = ["ExpPolySolver"]
 
@@ -38,7 +38,7 @@ class ExpPolySolver:
     idx: Tensor  # (P, P): p + q
 
     @classmethod
-    def build(cls, spec: FitSpec, family: ExpPoly, dev: torch.device) -> ExpPolySolver:
+    def build(cls, spec: Binning, family: ExpPoly, dev: torch.device) -> ExpPolySolver:
         n_par = family.n_par
         t = torch.as_tensor(spec.t.copy(), dtype=torch.float64, device=dev)
         tpow = torch.stack([t**p for p in range(2 * n_par - 1)], dim=-1)

@@ -32,7 +32,7 @@ def _cost(
     """``sum (nu - y) - y ln(nu / y)`` of the background (``g`` None) or s+b model."""
     ysafe = np.where(y > 0, y, 1.0)
     n_par = fam.n_par
-    guard = fam.kind == "linear"
+    guard = fam.kind in ("linear", "linear_free")  # nu < 0 is outside the model
 
     def nll(p: np.ndarray) -> float:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):

@@ -158,7 +158,9 @@ def choose(
             msg = (
                 f"background model for {labels[s]}: no candidate passes the spurious-signal test "
                 f"(max |S_spur|/sigma_stat <= {max_ratio:g} at {float(n):.0f} events); best "
-                f"{best['model']} with {best['max_abs_ratio']:.3g} at {best['mass_at_max']:g} GeV"
+                f"{best['model']} with {best['max_abs_ratio']:.3g} at {best['mass_at_max']:g} GeV; "
+                f"the template's own noise moves each ratio by {noise:.2g} (a larger template "
+                "helps only if that is comparable to the excess)"
             )
             if on_fail != "warn":
                 raise ConfigError(msg + " (set fit.spurious.on_fail: warn to use it anyway)")
